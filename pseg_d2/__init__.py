@@ -1,0 +1,1 @@
+"""P-Seg on Detectron2."""

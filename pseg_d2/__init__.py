@@ -1,1 +1,11 @@
-"""P-Seg on Detectron2."""
+"""P-Seg (pseudo-mask and language) open-vocabulary semantic segmentation on Detectron2.
+
+``import pseg_d2`` registers the ``PSeg`` meta-architecture, its backbones and parts, and the
+datasets; ``add_pseg_config(cfg)`` adds its config keys to any Detectron2 config.
+"""
+from . import data, modeling  # noqa: F401  (registration)
+from .config import add_pseg_config
+from .engine import PSegTrainer
+from .modeling import PSeg
+
+__all__ = ["add_pseg_config", "PSeg", "PSegTrainer"]

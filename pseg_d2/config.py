@@ -1,0 +1,105 @@
+"""``add_pseg_config``: every P-Seg knob, with the paper's values as defaults where it gives them."""
+from detectron2.config import CfgNode as CN
+
+
+def add_pseg_config(cfg):
+    """Add P-Seg's keys to a Detectron2 config (in place). Existing keys are only set, never removed."""
+    # ---------------------------------------------------------------- MaskFormer
+    cfg.MODEL.PSEG = CN()
+    # Number of learnable queries N: each predicts one mask and one mask feature.
+    cfg.MODEL.PSEG.NUM_QUERIES = 64
+    # Hidden width of the pixel decoder and transformer decoder.
+    cfg.MODEL.PSEG.HIDDEN_DIM = 256
+    # Width of the per-pixel mask features and of the mask embeddings dotted with them.
+    cfg.MODEL.PSEG.MASK_DIM = 256
+    cfg.MODEL.PSEG.DEC_LAYERS = 6
+    cfg.MODEL.PSEG.NHEADS = 8
+    cfg.MODEL.PSEG.DIM_FEEDFORWARD = 2048
+    cfg.MODEL.PSEG.DROPOUT = 0.1
+    # Supervise the masks predicted after every decoder layer, not only the last (MaskFormer's default).
+    cfg.MODEL.PSEG.DEEP_SUPERVISION = True
+    # Source of the N mask features:
+    #   "query":       the decoder's query outputs (the paper's "raw mask features");
+    #   "mask_pooled": per-pixel embeddings averaged under each predicted (sigmoid) mask.
+    cfg.MODEL.PSEG.MASK_FEATURE_SOURCE = "query"
+    # Backbone feature the transformer decoder cross-attends to.
+    cfg.MODEL.PSEG.TRANSFORMER_IN_FEATURE = "res5"
+    # Pixel decoder (registry PIXEL_DECODER_REGISTRY) and its input features, finest first.
+    cfg.MODEL.PSEG.PIXEL_DECODER_NAME = "FPNPixelDecoder"
+    cfg.MODEL.PSEG.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.PSEG.NORM = "GN"
+    # Joint image-text embedding width (both 2-layer MLP projections end here).
+    cfg.MODEL.PSEG.EMBED_DIM = 256
+    # Initial value of the learnable contrastive temperature, as a logit scale (1 / 0.07).
+    cfg.MODEL.PSEG.LOGIT_SCALE_INIT = 1.0 / 0.07
+
+    # ---------------------------------------------------------------- losses
+    cfg.MODEL.PSEG.MASK_WEIGHT = 1.0
+    cfg.MODEL.PSEG.CONTRASTIVE_WEIGHT = 1.0
+    cfg.MODEL.PSEG.DICE_WEIGHT = 1.0
+    cfg.MODEL.PSEG.FOCAL_WEIGHT = 20.0
+
+    # ---------------------------------------------------------------- inference
+    # How the N (mask, class-probability) pairs become a [C, H, W] map:
+    #   "sigmoid_sum":       sum_q p_q(c) * sigmoid(mask_q)       (MaskFormer's semantic inference)
+    #   "query_softmax":     sum_q p_q(c) * softmax_q(mask logits) (each pixel split among queries)
+    cfg.MODEL.PSEG.INFERENCE_COMBINE = "sigmoid_sum"
+    # Background: "prompt" encodes BACKGROUND_CLASS_NAME like any class; "threshold" gives the
+    # background channel the constant BACKGROUND_THRESHOLD, so it wins where no class scores more.
+    cfg.MODEL.PSEG.BACKGROUND_RULE = "prompt"
+    cfg.MODEL.PSEG.BACKGROUND_THRESHOLD = 0.5
+    cfg.MODEL.PSEG.BACKGROUND_CLASS_NAME = "background"
+    # Prompt templates averaged into one class embedding ("{}" is the class name); see pseg_d2/modeling/prompts.py.
+    cfg.MODEL.PSEG.PROMPT_TEMPLATES = "imagenet"
+
+    # ---------------------------------------------------------------- text encoder
+    cfg.MODEL.TEXT_ENCODER = CN()
+    cfg.MODEL.TEXT_ENCODER.NAME = "CLIPTextTransformer"
+    cfg.MODEL.TEXT_ENCODER.CONTEXT_LENGTH = 77
+    cfg.MODEL.TEXT_ENCODER.VOCAB_SIZE = 49408
+    cfg.MODEL.TEXT_ENCODER.WIDTH = 256
+    cfg.MODEL.TEXT_ENCODER.LAYERS = 12
+    cfg.MODEL.TEXT_ENCODER.HEADS = 4
+
+    # ---------------------------------------------------------------- pseudo-mask generator
+    cfg.MODEL.PSEUDO_MASK = CN()
+    # Registry PSEUDO_MASK_GENERATOR_REGISTRY: "DINOKMeansGenerator" or "ColorKMeansGenerator".
+    cfg.MODEL.PSEUDO_MASK.NAME = "DINOKMeansGenerator"
+    # K: clusters (pseudo-masks) per image.
+    cfg.MODEL.PSEUDO_MASK.NUM_CLUSTERS = 8
+    cfg.MODEL.PSEUDO_MASK.KMEANS_ITERS = 30
+    # K-Means stops early once fewer than this fraction of points change cluster.
+    cfg.MODEL.PSEUDO_MASK.KMEANS_TOL = 1e-3
+    cfg.MODEL.PSEUDO_MASK.SEED = 0
+    # timm model name of the frozen feature ViT and a local checkpoint of its weights (required).
+    cfg.MODEL.PSEUDO_MASK.VIT_NAME = "vit_small_patch8_224.dino"
+    cfg.MODEL.PSEUDO_MASK.VIT_WEIGHTS = ""
+    # Colour features: average-pooling stride before clustering (ColorKMeansGenerator).
+    cfg.MODEL.PSEUDO_MASK.COLOR_STRIDE = 4
+    # Weight of (x, y) position appended to colour features (0 disables).
+    cfg.MODEL.PSEUDO_MASK.COLOR_XY_WEIGHT = 0.0
+
+    # ---------------------------------------------------------------- Swin from timm
+    cfg.MODEL.SWIN = CN()
+    cfg.MODEL.SWIN.TIMM_NAME = "swin_small_patch4_window7_224"
+    # Local checkpoint for the backbone ("" = random init; MODEL.WEIGHTS loads whole models).
+    cfg.MODEL.SWIN.WEIGHTS = ""
+    cfg.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.SWIN.DROP_PATH_RATE = 0.3
+
+    # ---------------------------------------------------------------- image-text training data
+    cfg.DATASETS.IMAGE_TEXT = CN()
+    # webdataset shards: brace-expanded patterns ("data/cc3m/{00000..00331}.tar"), or a .txt list file.
+    cfg.DATASETS.IMAGE_TEXT.SHARDS = []
+    cfg.DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER = 1000
+    cfg.INPUT.CROP_SIZE = 224
+    cfg.INPUT.CROP_SCALE = (0.5, 1.0)
+    # Caption preprocessing: "raw" or "nouns_verbs" (keep nouns and verbs, as GroupViT and the paper).
+    cfg.INPUT.CAPTION_MODE = "raw"
+    # Evaluation input: the short side is resized to this (448 in the paper, as GroupViT).
+    cfg.INPUT.MIN_SIZE_TEST = 448
+    cfg.INPUT.MAX_SIZE_TEST = 2048
+
+    # ---------------------------------------------------------------- optimiser
+    cfg.SOLVER.OPTIMIZER = "ADAMW"
+    cfg.SOLVER.BETAS = (0.9, 0.999)

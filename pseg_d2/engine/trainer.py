@@ -1,0 +1,82 @@
+"""``PSegTrainer``: Detectron2's ``DefaultTrainer`` with P-Seg's data, optimiser and evaluators."""
+import logging
+import os
+import weakref
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.evaluation import SemSegEvaluator
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data import VocabularyDatasetMapper, build_image_text_train_loader
+
+
+def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
+    """Wrap in DDP when distributed; CPU models get ``device_ids=None`` (Detectron2 passes a GPU id)."""
+    if comm.get_world_size() == 1:
+        return model
+    device_ids = [comm.get_local_rank()] if next(model.parameters()).is_cuda else None
+    return DistributedDataParallel(model, device_ids=device_ids, **kwargs)
+
+
+class PSegTrainer(DefaultTrainer):
+    """Trains on image-text shards; evaluates every ``DATASETS.TEST`` entry with ``SemSegEvaluator``,
+    querying the model with that dataset's class names."""
+
+    def __init__(self, cfg):
+        # DefaultTrainer.__init__ with one change: create_ddp_model above, so CPU (gloo) runs work.
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False)
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_image_text_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=VocabularyDatasetMapper(cfg, dataset_name))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type", "sem_seg")
+        if evaluator_type != "sem_seg":
+            raise ValueError(f"P-Seg evaluates semantic segmentation; {dataset_name!r} has evaluator_type {evaluator_type!r}")
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """AdamW; no weight decay on norms, biases, the text positional embedding and the temperature."""
+        if cfg.SOLVER.OPTIMIZER.upper() != "ADAMW":
+            raise ValueError(f"SOLVER.OPTIMIZER={cfg.SOLVER.OPTIMIZER!r}: P-Seg trains with ADAMW")
+        params = get_default_optimizer_params(
+            model,
+            base_lr=cfg.SOLVER.BASE_LR,
+            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+            weight_decay_norm=0.0,
+            weight_decay_bias=0.0,
+            overrides={
+                "logit_scale": {"weight_decay": 0.0},
+                "positional_embedding": {"weight_decay": 0.0},
+            },
+        )
+        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, betas=tuple(cfg.SOLVER.BETAS), weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+        return maybe_add_gradient_clipping(cfg, optimizer)

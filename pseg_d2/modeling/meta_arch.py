@@ -1,0 +1,241 @@
+"""P-Seg: a MaskFormer supervised by pseudo-masks and captions, queried with any vocabulary."""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
+from detectron2.modeling.postprocessing import sem_seg_postprocess
+from detectron2.structures import ImageList
+from torch import nn
+
+from .combine import combine_masks
+from .contrastive import ContrastiveLoss
+from .criterion import MaskCriterion
+from .mask_features import MaskFeatureHead
+from .matcher import HungarianMatcher
+from .pixel_decoder import build_pixel_decoder
+from .prompts import class_embeddings, get_templates
+from .pseudo_mask import build_pseudo_mask_generator
+from .text_encoder import build_text_encoder
+from .transformer_decoder import TransformerMaskDecoder
+
+BACKGROUND_RULES = ("prompt", "threshold")
+
+
+@META_ARCH_REGISTRY.register()
+class PSeg(nn.Module):
+    """MaskFormer without a classifier: N masks and N mask features, classified by text embeddings.
+
+    Training input: ``list[dict]`` with ``image`` [3, H, W] (uint8, cfg.INPUT.FORMAT) and ``text``
+    [L] caption token ids. Returns ``{"loss_dice", "loss_focal", "loss_contrastive"}``, weighted.
+
+    Inference input: ``list[dict]`` with ``image`` and optionally ``height``, ``width`` and
+    ``vocabulary`` (list of C class names; falls back to ``self.vocabulary``). Returns
+    ``[{"sem_seg": [C, height, width]}]``, as Detectron2's ``SemSegEvaluator`` reads it.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        pixel_decoder: nn.Module,
+        mask_decoder: TransformerMaskDecoder,
+        mask_feature_head: MaskFeatureHead,
+        text_encoder: nn.Module,
+        pseudo_mask_generator: nn.Module,
+        criterion: MaskCriterion,
+        transformer_in_feature: str,
+        mask_weight: float,
+        contrastive_weight: float,
+        deep_supervision: bool,
+        logit_scale_init: float,
+        pixel_mean: Tuple[float, ...],
+        pixel_std: Tuple[float, ...],
+        input_format: str,
+        inference_combine: str,
+        background_rule: str,
+        background_threshold: float,
+        background_class_name: str,
+        prompt_templates: Sequence[str],
+    ):
+        """
+        Args:
+            backbone: image features, a dict of named maps.
+            pixel_decoder: backbone features -> per-pixel mask features [B, MASK_DIM, H/4, W/4].
+            mask_decoder: N queries -> per-layer (query features, mask logits).
+            mask_feature_head: decoder outputs -> N mask features in the joint space.
+            text_encoder: token ids -> normalised text embeddings; also ``tokenize(list[str])``.
+            pseudo_mask_generator: frozen; raw RGB images -> cluster label maps [B, h, w].
+            criterion: matched dice + focal loss against the pseudo-masks.
+            transformer_in_feature: backbone feature the queries cross-attend to.
+            mask_weight, contrastive_weight: lambda_mask and lambda_contrastive.
+            deep_supervision: supervise the masks of every decoder layer.
+            logit_scale_init: initial inverse temperature of the learnable ``logit_scale``.
+            pixel_mean, pixel_std: input normalisation, in the input's channel order.
+            input_format: ``RGB`` or ``BGR``, the channel order of input images.
+            inference_combine: rule of :func:`combine_masks`.
+            background_rule: ``prompt`` or ``threshold`` (see ``add_pseg_config``).
+            background_threshold: background score under the ``threshold`` rule.
+            background_class_name: the vocabulary entry treated as background.
+            prompt_templates: format strings ensembled into each class embedding.
+        """
+        super().__init__()
+        if background_rule not in BACKGROUND_RULES:
+            raise ValueError(f"MODEL.PSEG.BACKGROUND_RULE must be one of {BACKGROUND_RULES}, got {background_rule!r}")
+        self.backbone = backbone
+        self.pixel_decoder = pixel_decoder
+        self.mask_decoder = mask_decoder
+        self.mask_feature_head = mask_feature_head
+        self.text_encoder = text_encoder
+        self.pseudo_mask_generator = pseudo_mask_generator.requires_grad_(False)
+        self.criterion = criterion
+        self.contrastive_loss = ContrastiveLoss()
+        self.transformer_in_feature = transformer_in_feature
+        self.mask_weight = mask_weight
+        self.contrastive_weight = contrastive_weight
+        self.deep_supervision = deep_supervision
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(logit_scale_init)))
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+        self.input_format = input_format
+        self.size_divisibility = max(backbone.size_divisibility, 32)
+        self.inference_combine = inference_combine
+        self.background_rule = background_rule
+        self.background_threshold = background_threshold
+        self.background_class_name = background_class_name
+        self.prompt_templates = list(prompt_templates)
+        # Vocabulary used when an input names none (set by users, e.g. PSegPredictor).
+        self.vocabulary: Optional[List[str]] = None
+        self._class_embedding_cache: Dict[Tuple[str, ...], torch.Tensor] = {}
+        self.register_load_state_dict_post_hook(lambda module, keys: module._class_embedding_cache.clear())
+
+    @classmethod
+    def from_config(cls, cfg):
+        p = cfg.MODEL.PSEG
+        if cfg.INPUT.FORMAT not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT must be RGB or BGR for P-Seg, got {cfg.INPUT.FORMAT!r}")
+        backbone = build_backbone(cfg)
+        in_channels = backbone.output_shape()[p.TRANSFORMER_IN_FEATURE].channels
+        return {
+            "backbone": backbone,
+            "pixel_decoder": build_pixel_decoder(cfg, backbone.output_shape()),
+            "mask_decoder": TransformerMaskDecoder(
+                in_channels, p.HIDDEN_DIM, p.MASK_DIM, p.NUM_QUERIES, p.DEC_LAYERS, p.NHEADS, p.DIM_FEEDFORWARD, p.DROPOUT
+            ),
+            "mask_feature_head": MaskFeatureHead(p.MASK_FEATURE_SOURCE, p.HIDDEN_DIM, p.MASK_DIM, p.EMBED_DIM),
+            "text_encoder": build_text_encoder(cfg),
+            "pseudo_mask_generator": build_pseudo_mask_generator(cfg),
+            "criterion": MaskCriterion(HungarianMatcher(p.DICE_WEIGHT, p.FOCAL_WEIGHT), p.DICE_WEIGHT, p.FOCAL_WEIGHT),
+            "transformer_in_feature": p.TRANSFORMER_IN_FEATURE,
+            "mask_weight": p.MASK_WEIGHT,
+            "contrastive_weight": p.CONTRASTIVE_WEIGHT,
+            "deep_supervision": p.DEEP_SUPERVISION,
+            "logit_scale_init": p.LOGIT_SCALE_INIT,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "input_format": cfg.INPUT.FORMAT,
+            "inference_combine": p.INFERENCE_COMBINE,
+            "background_rule": p.BACKGROUND_RULE,
+            "background_threshold": p.BACKGROUND_THRESHOLD,
+            "background_class_name": p.BACKGROUND_CLASS_NAME,
+            "prompt_templates": get_templates(p.PROMPT_TEMPLATES),
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def train(self, mode: bool = True):
+        """Switching modes drops cached class embeddings: the text encoder may change in training."""
+        self._class_embedding_cache.clear()
+        return super().train(mode)
+
+    # ------------------------------------------------------------------ shared forward
+    def _preprocess(self, batched_inputs: List[dict]) -> Tuple[ImageList, torch.Tensor]:
+        """-> normalised padded images, and the raw padded images [B, 3, H, W] as RGB 0-255 floats."""
+        raw = [x["image"].to(self.device, non_blocking=True).float() for x in batched_inputs]
+        normalised = ImageList.from_tensors([(x - self.pixel_mean) / self.pixel_std for x in raw], self.size_divisibility)
+        raw = ImageList.from_tensors(raw, self.size_divisibility).tensor
+        if self.input_format == "BGR":
+            raw = raw.flip(1)
+        return normalised, raw
+
+    def predict_masks(self, images: torch.Tensor, all_layers: bool = False):
+        """Normalised images [B, 3, H, W] -> (per decoder layer: (mask features [B, N, E], mask logits
+        [B, N, H/4, W/4])). Mask features are in the joint space, not normalised."""
+        features = self.backbone(images)
+        pixel_features = self.pixel_decoder(features)
+        outputs = self.mask_decoder(features[self.transformer_in_feature], pixel_features, all_layers=all_layers)
+        return [(self.mask_feature_head(queries, masks, pixel_features), masks) for queries, masks in outputs]
+
+    def forward(self, batched_inputs: List[dict]):
+        if self.training:
+            return self.losses(batched_inputs)
+        return self.inference(batched_inputs)
+
+    # ------------------------------------------------------------------ training
+    @torch.no_grad()
+    def pseudo_mask_targets(self, raw_images: torch.Tensor, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Raw RGB images [B, 3, H, W] -> binary pseudo-masks [B, K, h, w] at ``size``, and [B, K] non-empty."""
+        labels = self.pseudo_mask_generator(raw_images).clone()  # leave inference mode
+        k = self.pseudo_mask_generator.num_clusters
+        one_hot = F.one_hot(labels, k).permute(0, 3, 1, 2).float()
+        targets = F.interpolate(one_hot, size=size, mode="nearest")
+        return targets, targets.flatten(2).sum(-1) > 0
+
+    def losses(self, batched_inputs: List[dict]) -> Dict[str, torch.Tensor]:
+        if any("text" not in x for x in batched_inputs):
+            raise KeyError("P-Seg training inputs need a 'text' entry (caption token ids); use ImageTextDatasetMapper.")
+        images, raw = self._preprocess(batched_inputs)
+        tokens = torch.stack([x["text"] for x in batched_inputs]).to(self.device)
+        outputs = self.predict_masks(images.tensor, all_layers=self.deep_supervision)
+        mask_feats, last_masks = outputs[-1]
+        targets, valid = self.pseudo_mask_targets(raw, last_masks.shape[-2:])
+        losses = self.criterion([masks for _, masks in outputs], targets, valid)
+        losses = {name: self.mask_weight * value for name, value in losses.items()}
+
+        image_emb = F.normalize(mask_feats.mean(1), dim=-1)
+        text_emb = self.text_encoder(tokens)
+        logit_scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        losses["loss_contrastive"] = self.contrastive_weight * self.contrastive_loss(image_emb, text_emb, logit_scale)
+        return losses
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def encode_vocabulary(self, vocabulary: Sequence[str]) -> torch.Tensor:
+        """C class names -> [C, E] prompt-ensembled, normalised class embeddings, cached per vocabulary."""
+        key = tuple(vocabulary)
+        if key not in self._class_embedding_cache:
+            encode = lambda texts: self.text_encoder(self.text_encoder.tokenize(texts).to(self.device))  # noqa: E731
+            self._class_embedding_cache[key] = class_embeddings(vocabulary, self.prompt_templates, encode)
+        return self._class_embedding_cache[key]
+
+    def class_scores(self, mask_feats: torch.Tensor, masks: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
+        """Mask features [B, N, E] and mask logits [B, N, h, w] -> class scores [B, C, h, w]."""
+        text_emb = self.encode_vocabulary(vocabulary)
+        logits = self.logit_scale.exp() * F.normalize(mask_feats, dim=-1) @ text_emb.t()  # [B, N, C]
+        if self.background_rule == "prompt" or self.background_class_name not in vocabulary:
+            return combine_masks(logits.softmax(-1), masks, self.inference_combine)
+        bg = list(vocabulary).index(self.background_class_name)
+        foreground = [c for c in range(len(vocabulary)) if c != bg]
+        scores = masks.new_full((masks.shape[0], len(vocabulary), *masks.shape[-2:]), self.background_threshold)
+        scores[:, foreground] = combine_masks(logits[..., foreground].softmax(-1), masks, self.inference_combine)
+        return scores
+
+    @torch.no_grad()
+    def inference(self, batched_inputs: List[dict]) -> List[Dict[str, torch.Tensor]]:
+        vocabulary = batched_inputs[0].get("vocabulary", self.vocabulary)
+        if vocabulary is None:
+            raise ValueError("No vocabulary: give inputs a 'vocabulary' list of class names or set model.vocabulary.")
+        images, _ = self._preprocess(batched_inputs)
+        mask_feats, masks = self.predict_masks(images.tensor)[-1]
+        masks = F.interpolate(masks, size=images.tensor.shape[-2:], mode="bilinear", align_corners=False)
+        scores = self.class_scores(mask_feats, masks, vocabulary)
+        results = []
+        for score, x, size in zip(scores, batched_inputs, images.image_sizes):
+            height, width = x.get("height", size[0]), x.get("width", size[1])
+            results.append({"sem_seg": sem_seg_postprocess(score, size, height, width)})
+        return results

@@ -1,0 +1,105 @@
+"""Pseudo-mask generators: a frozen feature extractor followed by batched K-Means.
+
+A generator maps raw images ``[B, 3, H, W]`` (RGB, 0-255 floats) to cluster label maps ``[B, h, w]``
+(values in ``[0, K)``) at its feature resolution; the model resizes them to its mask resolution.
+"""
+import timm
+import torch
+import torch.nn.functional as F
+from detectron2.utils.registry import Registry
+from torch import nn
+
+from ..weights import load_local_weights
+from .kmeans import batched_kmeans
+
+PSEUDO_MASK_GENERATOR_REGISTRY = Registry("PSEUDO_MASK_GENERATOR")
+PSEUDO_MASK_GENERATOR_REGISTRY.__doc__ = """
+Registry for pseudo-mask generators: ``cls(cfg)``, ``forward(images [B,3,H,W] RGB 0-255) -> [B,h,w]``.
+"""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class KMeansPseudoMaskGenerator(nn.Module):
+    """Base: ``features(images) -> [B, D, h, w]``, clustered per image into K pseudo-masks. Frozen."""
+
+    def __init__(self, num_clusters: int, num_iters: int, tol: float, seed: int):
+        super().__init__()
+        self.num_clusters = num_clusters
+        self.num_iters = num_iters
+        self.tol = tol
+        self.seed = seed
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        feats = self.features(images).float()
+        b, d, h, w = feats.shape
+        generator = torch.Generator(device=feats.device).manual_seed(self.seed)
+        labels = batched_kmeans(
+            feats.flatten(2).transpose(1, 2), self.num_clusters, self.num_iters, self.tol, generator
+        )
+        return labels.view(b, h, w)
+
+    def train(self, mode: bool = True):
+        """Always stays in eval mode: the generator is frozen."""
+        return super().train(False)
+
+
+@PSEUDO_MASK_GENERATOR_REGISTRY.register()
+class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
+    """K-Means over the last-layer patch tokens of a frozen self-supervised ViT (DINO ViT-S/8)."""
+
+    def __init__(self, cfg):
+        pm = cfg.MODEL.PSEUDO_MASK
+        super().__init__(pm.NUM_CLUSTERS, pm.KMEANS_ITERS, pm.KMEANS_TOL, pm.SEED)
+        self.vit = timm.create_model(pm.VIT_NAME, pretrained=False, num_classes=0, dynamic_img_size=True)
+        load_local_weights(self.vit, pm.VIT_WEIGHTS, "MODEL.PSEUDO_MASK.VIT_WEIGHTS")
+        self.vit.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] -> L2-normalised tokens [B, D, H/p, W/p] (p: patch size)."""
+        patch = self.vit.patch_embed.patch_size[0]
+        h, w = images.shape[-2] // patch, images.shape[-1] // patch
+        x = (images[..., : h * patch, : w * patch] - self.mean) / self.std
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.is_cuda):
+            tokens = self.vit.forward_features(x)[:, self.vit.num_prefix_tokens :]
+        tokens = F.normalize(tokens.float(), dim=-1)
+        return tokens.transpose(1, 2).reshape(x.shape[0], -1, h, w)
+
+    def state_dict(self, *args, **kwargs):
+        """Frozen weights come from VIT_WEIGHTS, not from P-Seg checkpoints."""
+        return {}
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        pass
+
+
+@PSEUDO_MASK_GENERATOR_REGISTRY.register()
+class ColorKMeansGenerator(KMeansPseudoMaskGenerator):
+    """K-Means over average-pooled pixel colours (optionally with position): the paper's K-Means row."""
+
+    def __init__(self, cfg):
+        pm = cfg.MODEL.PSEUDO_MASK
+        super().__init__(pm.NUM_CLUSTERS, pm.KMEANS_ITERS, pm.KMEANS_TOL, pm.SEED)
+        self.stride = pm.COLOR_STRIDE
+        self.xy_weight = pm.COLOR_XY_WEIGHT
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] -> colour in [0, 1] (plus weighted x, y in [0, 1]) [B, 3 or 5, H/s, W/s]."""
+        feats = F.avg_pool2d(images / 255.0, self.stride) if self.stride > 1 else images / 255.0
+        if self.xy_weight > 0:
+            b, _, h, w = feats.shape
+            ys = torch.linspace(0, 1, h, device=feats.device).view(1, 1, h, 1).expand(b, 1, h, w)
+            xs = torch.linspace(0, 1, w, device=feats.device).view(1, 1, 1, w).expand(b, 1, h, w)
+            feats = torch.cat([feats, self.xy_weight * ys, self.xy_weight * xs], dim=1)
+        return feats
+
+
+def build_pseudo_mask_generator(cfg) -> KMeansPseudoMaskGenerator:
+    return PSEUDO_MASK_GENERATOR_REGISTRY.get(cfg.MODEL.PSEUDO_MASK.NAME)(cfg)

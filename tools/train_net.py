@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Train or evaluate P-Seg with Detectron2.
+
+    tools/train_net.py --config-file configs/pseg_swin_s.yaml --num-gpus 8
+    tools/train_net.py --config-file configs/pseg_swin_s.yaml --eval-only MODEL.WEIGHTS model_final.pth
+"""
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.engine import default_argument_parser, default_setup, launch
+
+from pseg_d2 import PSegTrainer, add_pseg_config
+
+
+def setup(args):
+    cfg = get_cfg()
+    add_pseg_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = PSegTrainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return PSegTrainer.test(cfg, model)
+    trainer = PSegTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

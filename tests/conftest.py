@@ -1,0 +1,24 @@
+"""Shared fixtures: tiny configs built in code."""
+import pytest
+import torch
+from detectron2.config import get_cfg
+
+import pseg_d2  # noqa: F401  (registers everything)
+from pseg_d2 import add_pseg_config
+
+TINY_CONFIG = "configs/tiny/pseg_r18_tiny.yaml"
+
+
+def tiny_cfg(*opts):
+    cfg = get_cfg()
+    add_pseg_config(cfg)
+    cfg.merge_from_file(TINY_CONFIG)
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.merge_from_list(list(opts))
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)

@@ -1,0 +1,51 @@
+import glob
+
+import pytest
+import yaml
+from detectron2.config import CfgNode, get_cfg
+
+from pseg_d2 import add_pseg_config
+
+
+def _cfg():
+    cfg = get_cfg()
+    add_pseg_config(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob("configs/**/*.yaml", recursive=True)))
+def test_every_shipped_config_merges(path):
+    cfg = _cfg()
+    cfg.merge_from_file(path)
+    assert cfg.MODEL.META_ARCHITECTURE == "PSeg"
+
+
+def test_config_round_trips_through_yaml(tmp_path):
+    cfg = _cfg()
+    cfg.merge_from_file("configs/pseg_swin_s.yaml")
+    (tmp_path / "dump.yaml").write_text(cfg.dump())
+    again = _cfg()
+    again.merge_from_file(str(tmp_path / "dump.yaml"))
+    assert yaml.safe_load(again.dump()) == yaml.safe_load(cfg.dump())
+
+
+def test_paper_config_has_the_papers_settings():
+    cfg = _cfg()
+    cfg.merge_from_file("configs/pseg_swin_s.yaml")
+    p = cfg.MODEL.PSEG
+    assert (p.NUM_QUERIES, p.HIDDEN_DIM, p.MASK_DIM, p.DEC_LAYERS, p.EMBED_DIM) == (64, 256, 256, 6, 256)
+    assert (p.MASK_WEIGHT, p.CONTRASTIVE_WEIGHT, p.DICE_WEIGHT, p.FOCAL_WEIGHT) == (1.0, 1.0, 1.0, 20.0)
+    t = cfg.MODEL.TEXT_ENCODER
+    assert (t.LAYERS, t.WIDTH, t.CONTEXT_LENGTH, t.VOCAB_SIZE) == (12, 256, 77, 49408)
+    assert cfg.MODEL.PSEUDO_MASK.NUM_CLUSTERS == 8 and cfg.MODEL.PSEUDO_MASK.VIT_NAME == "vit_small_patch8_224.dino"
+    s = cfg.SOLVER
+    assert (s.OPTIMIZER, s.BASE_LR, s.WEIGHT_DECAY, tuple(s.BETAS), s.IMS_PER_BATCH) == ("ADAMW", 5e-4, 0.05, (0.9, 0.999), 4096)
+    assert s.LR_SCHEDULER_NAME == "WarmupCosineLR"
+    assert s.MAX_ITER == round(26e6 * 30 / 4096) and s.WARMUP_ITERS == round(26e6 * 2 / 4096)
+    assert cfg.INPUT.CROP_SIZE == 224 and cfg.INPUT.MIN_SIZE_TEST == 448
+
+
+def test_unknown_config_keys_are_refused():
+    cfg = _cfg()
+    with pytest.raises(AssertionError, match="Non-existent key: MODEL.PSEG.NOT_A_KEY"):
+        cfg.merge_from_list(["MODEL.PSEG.NOT_A_KEY", 1])

@@ -1,0 +1,121 @@
+import copy
+
+import pytest
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.utils.events import EventStorage
+
+from pseg_d2 import add_pseg_config
+from pseg_d2.modeling import tokenize
+from conftest import tiny_cfg
+
+
+def _train_inputs(n, size, context_length, captions=None):
+    captions = captions or [f"a photo number {i}" for i in range(n)]
+    return [
+        {"image": torch.randint(0, 256, (3, size, size), dtype=torch.uint8), "text": tokenize([c], context_length)[0]}
+        for c in captions
+    ]
+
+
+def test_training_forward_returns_finite_named_losses():
+    model = build_model(tiny_cfg())
+    model.train()
+    with EventStorage():
+        losses = model(_train_inputs(3, 64, 32))
+    assert set(losses) == {"loss_dice", "loss_focal", "loss_contrastive"}
+    assert all(torch.isfinite(v) and v.ndim == 0 for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.logit_scale.grad is not None
+    assert all(p.grad is None for p in model.pseudo_mask_generator.parameters())
+
+
+@pytest.mark.parametrize("source", ["query", "mask_pooled"])
+@pytest.mark.parametrize("combine", ["sigmoid_sum", "query_softmax"])
+def test_inference_returns_sem_seg_at_the_original_size(source, combine):
+    cfg = tiny_cfg("MODEL.PSEG.MASK_FEATURE_SOURCE", source, "MODEL.PSEG.INFERENCE_COMBINE", combine)
+    model = build_model(cfg).eval()
+    inputs = [
+        {"image": torch.randint(0, 256, (3, 45, 71), dtype=torch.uint8), "height": 90, "width": 142, "vocabulary": ["background", "cat", "dog"]},
+        {"image": torch.randint(0, 256, (3, 64, 50), dtype=torch.uint8), "vocabulary": ["background", "cat", "dog"]},
+    ]
+    outputs = model(inputs)
+    assert outputs[0]["sem_seg"].shape == (3, 90, 142)
+    assert outputs[1]["sem_seg"].shape == (3, 64, 50)
+    assert all(torch.isfinite(o["sem_seg"]).all() for o in outputs)
+
+
+def test_class_embeddings_are_cached_per_vocabulary_and_dropped_on_train():
+    model = build_model(tiny_cfg()).eval()
+    a = model.encode_vocabulary(["cat", "dog"])
+    assert model.encode_vocabulary(["cat", "dog"]) is a
+    b = model.encode_vocabulary(["dog", "cat"])
+    assert torch.allclose(a[0], b[1], atol=1e-6) and b.shape == (2, model.mask_feature_head.projection[-1].out_features)
+    model.train()
+    model.eval()
+    assert model.encode_vocabulary(["cat", "dog"]) is not a
+
+
+def test_background_threshold_rule_fills_the_background_channel():
+    model = build_model(tiny_cfg("MODEL.PSEG.BACKGROUND_RULE", "threshold", "MODEL.PSEG.BACKGROUND_THRESHOLD", 0.7)).eval()
+    out = model([{"image": torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8), "vocabulary": ["cat", "background", "dog"]}])
+    sem_seg = out[0]["sem_seg"]
+    assert torch.allclose(sem_seg[1], torch.full_like(sem_seg[1], 0.7))
+    # query_softmax scores of the foreground classes sum to one at every pixel.
+    assert torch.allclose(sem_seg[[0, 2]].sum(0), torch.ones_like(sem_seg[0]), atol=1e-4)
+
+
+@pytest.mark.parametrize("vocabulary, message", [([], "empty"), (["cat", "cat"], "more than once"), (["cat", " "], "empty class")])
+def test_bad_vocabularies_are_refused(vocabulary, message):
+    model = build_model(tiny_cfg()).eval()
+    with pytest.raises(ValueError, match=message):
+        model([{"image": torch.zeros(3, 32, 32, dtype=torch.uint8), "vocabulary": vocabulary}])
+
+
+def test_a_few_iterations_lower_the_loss_on_a_fixed_batch():
+    cfg = tiny_cfg()
+    model = build_model(cfg)
+    model.train()
+    torch.manual_seed(1)
+    inputs = _train_inputs(4, 64, 32, ["red star", "blue circle", "green square", "yellow heart"])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    history = []
+    with EventStorage():
+        for _ in range(15):
+            losses = model(copy.deepcopy(inputs))
+            total = sum(losses.values())
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+            history.append(total.item())
+    assert sum(history[-3:]) / 3 < 0.8 * sum(history[:3]) / 3, history
+
+
+def test_paper_config_builds_trains_and_infers_on_cpu(tmp_path, capsys):
+    import timm
+
+    vit = timm.create_model("vit_small_patch8_224.dino", pretrained=False, num_classes=0)
+    torch.save(vit.state_dict(), tmp_path / "dino_deitsmall8_pretrain.pth")
+    cfg = get_cfg()
+    add_pseg_config(cfg)
+    cfg.merge_from_file("configs/pseg_swin_s.yaml")
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.PSEUDO_MASK.VIT_WEIGHTS = str(tmp_path / "dino_deitsmall8_pretrain.pth")
+    model = build_model(cfg)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    counts = {"backbone": count(model.backbone), "text_encoder": count(model.text_encoder), "total_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    with capsys.disabled():
+        print(f"\npseg_swin_s.yaml parameters: {counts}")
+    assert 48e6 < counts["backbone"] < 51e6  # Swin-S without its classifier: about 48.8M
+    assert model.mask_decoder.query_embed.num_embeddings == 64 and len(model.mask_decoder.layers) == 6
+    assert len(model.text_encoder.transformer.transformer.resblocks) == 12
+    model.train()
+    with EventStorage():
+        losses = model(_train_inputs(2, 224, 77, ["a dog runs on grass", "a cat sleeps"]))
+    assert set(losses) == {"loss_dice", "loss_focal", "loss_contrastive"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    vocabulary = ["background", "dog", "cat", "grass", "sky"]
+    out = model([{"image": torch.randint(0, 256, (3, 224, 224), dtype=torch.uint8), "vocabulary": vocabulary}])
+    assert out[0]["sem_seg"].shape == (5, 224, 224)

@@ -216,7 +216,7 @@ def make_coco(root):
     ]
     data = {
         "images": [
-            {"id": 1, "file_name": "000000000001.jpg", "height": COCO_SHAPE[0], "width": COCO_SHAPE[1]},
+            {"id": 1, "file_name": "000000000001.jpg", "height": 20, "width": 24},  # COCO_SHAPE
             {"id": 2, "file_name": "000000000002.jpg", "height": 10, "width": 10},
         ],
         "annotations": [

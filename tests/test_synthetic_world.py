@@ -19,6 +19,7 @@ from pseg_d2.data.synthetic import (
     WorldSpec,
     allowed_pairs,
     generate_sample,
+    load_spec,
     plural,
     write_world,
 )
@@ -146,7 +147,7 @@ def test_shards_are_readable_webdataset(world):
         assert s["json"]["caption"] == s["txt"]
         assert s["txt"] == generate_sample(SPEC, "train", i).caption
         assert all(set(o) >= {"color", "shape"} for o in s["json"]["objects"])
-    assert (world / "train" / "DONE").exists() and (world / "world.json").exists()
+    assert (world / "train" / "DONE").exists() and load_spec(str(world)) == SPEC
     for split, n in (("val", 12), ("heldout", 6)):
         label = Image.open(world / split / "shapes" / "000000.png")
         assert label.mode == "L" and label.size == (64, 64)

@@ -19,7 +19,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 demo: $(STAMP)
-	$(PY) tools/run_demo.py --config-file configs/synthetic/pseg_r18_synthetic.yaml --output output/demo
+	$(PY) tools/run_demo.py --config-file configs/synthetic/pseg_regnet_synthetic.yaml --output output/demo
 
 demo-long: $(STAMP)
-	$(PY) tools/run_demo.py --config-file configs/synthetic/pseg_r18_synthetic_long.yaml --output output/demo_long
+	$(PY) tools/run_demo.py --config-file configs/synthetic/pseg_regnet_synthetic_long.yaml --output output/demo_long

@@ -49,6 +49,10 @@ def add_pseg_config(cfg):
     cfg.MODEL.PSEG.BACKGROUND_RULE = "prompt"
     cfg.MODEL.PSEG.BACKGROUND_THRESHOLD = 0.5
     cfg.MODEL.PSEG.BACKGROUND_CLASS_NAME = "background"
+    # Sliding-window inference: square windows of this side in pixels (0 = whole image), every
+    # SLIDING_STRIDE pixels; scores are averaged where windows overlap (GroupViT: 448 / 224).
+    cfg.MODEL.PSEG.SLIDING_WINDOW = 0
+    cfg.MODEL.PSEG.SLIDING_STRIDE = 224
     # Prompt templates averaged into one class embedding ("{}" is the class name); see pseg_d2/modeling/prompts.py.
     cfg.MODEL.PSEG.PROMPT_TEMPLATES = "imagenet"
 
@@ -86,6 +90,13 @@ def add_pseg_config(cfg):
     cfg.MODEL.SWIN.WEIGHTS = ""
     cfg.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.SWIN.DROP_PATH_RATE = 0.3
+
+    # ---------------------------------------------------------------- any timm convnet (build_timm_convnet_backbone)
+    cfg.MODEL.TIMM = CN()
+    cfg.MODEL.TIMM.NAME = "resnet50"
+    # timm feature indices; the map of stride 2^k is named res{k} (indices 1..4: res2..res5 for most nets).
+    cfg.MODEL.TIMM.OUT_INDICES = [1, 2, 3, 4]
+    cfg.MODEL.TIMM.WEIGHTS = ""
 
     # ---------------------------------------------------------------- image-text training data
     cfg.DATASETS.IMAGE_TEXT = CN()

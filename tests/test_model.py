@@ -119,3 +119,14 @@ def test_paper_config_builds_trains_and_infers_on_cpu(tmp_path, capsys):
     vocabulary = ["background", "dog", "cat", "grass", "sky"]
     out = model([{"image": torch.randint(0, 256, (3, 224, 224), dtype=torch.uint8), "vocabulary": vocabulary}])
     assert out[0]["sem_seg"].shape == (5, 224, 224)
+
+
+def test_sliding_window_inference_covers_the_image():
+    model = build_model(tiny_cfg("MODEL.PSEG.SLIDING_WINDOW", 64, "MODEL.PSEG.SLIDING_STRIDE", 32)).eval()
+    image = torch.randint(0, 256, (3, 64, 150), dtype=torch.uint8)
+    vocabulary = ["background", "cat"]
+    sliding = model([{"image": image, "vocabulary": vocabulary}])[0]["sem_seg"]
+    assert sliding.shape == (2, 64, 150) and torch.isfinite(sliding).all()
+    # A window covering the image's left edge scores that region as the model does on the crop alone.
+    crop = model([{"image": image[:, :, :64], "vocabulary": vocabulary}])[0]["sem_seg"]
+    assert torch.allclose(sliding[:, :, :32], crop[:, :, :32], atol=1e-4)

@@ -68,15 +68,16 @@ def test_dino_generator_loads_official_layout_and_clusters(tmp_path):
     # The official DINO release is a plain state dict; the training checkpoint nests it under teacher/backbone.
     torch.save({"teacher": {f"backbone.{k}": v for k, v in vit.state_dict().items()}}, tmp_path / "dino.pth")
     gen = DINOKMeansGenerator(_dino_cfg(tmp_path / "dino.pth"))
-    assert torch.equal(gen.vit.pos_embed, vit.pos_embed)
     assert not any(p.requires_grad for p in gen.parameters())
     labels = gen(torch.rand(2, 3, 64, 80) * 255)
+    assert torch.equal(gen.vit.pos_embed, vit.pos_embed)
     assert labels.shape == (2, 8, 10)
     assert labels.max() < 8
 
 
 def test_dino_generator_errors_name_the_config_key(tmp_path):
+    images = torch.zeros(1, 3, 16, 16)
     with pytest.raises(FileNotFoundError, match="MODEL.PSEUDO_MASK.VIT_WEIGHTS"):
-        DINOKMeansGenerator(_dino_cfg(tmp_path / "missing.pth"))
+        DINOKMeansGenerator(_dino_cfg(tmp_path / "missing.pth"))(images)
     with pytest.raises(ValueError, match="MODEL.PSEUDO_MASK.VIT_WEIGHTS"):
-        DINOKMeansGenerator(_dino_cfg(""))
+        DINOKMeansGenerator(_dino_cfg(""))(images)

@@ -46,6 +46,11 @@ class PSegTrainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    def train(self):
+        """Train, then return the final evaluation results (``{dataset: {"sem_seg": ...}}``, or None)."""
+        super().train()
+        return getattr(self, "_last_eval_results", None)
+
     @classmethod
     def build_train_loader(cls, cfg):
         return build_image_text_train_loader(cfg)
@@ -57,7 +62,7 @@ class PSegTrainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type", "sem_seg")
-        if evaluator_type != "sem_seg":
+        if evaluator_type not in ("sem_seg", "cityscapes_sem_seg"):  # Cityscapes' trainId maps read as sem_seg
             raise ValueError(f"P-Seg evaluates semantic segmentation; {dataset_name!r} has evaluator_type {evaluator_type!r}")
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         return SemSegEvaluator(dataset_name, distributed=True, output_dir=output_folder)

@@ -24,6 +24,7 @@ class ContrastiveLoss(nn.Module):
             image_emb, text_emb = gather_features(
                 image_emb, text_emb, gather_with_grad=True, rank=comm.get_rank(), world_size=world_size
             )
+        self.num_pairs = image_emb.shape[0]  # of the global batch, for logging
         logits = logit_scale * image_emb @ text_emb.t()
         labels = torch.arange(logits.shape[0], device=logits.device)
         return F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)

@@ -1,5 +1,6 @@
 """P-Seg: a MaskFormer supervised by pseudo-masks and captions, queried with any vocabulary."""
 import math
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -8,6 +9,7 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.modeling.postprocessing import sem_seg_postprocess
 from detectron2.structures import ImageList
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from .combine import combine_masks
@@ -18,6 +20,7 @@ from .matcher import HungarianMatcher
 from .pixel_decoder import build_pixel_decoder
 from .prompts import class_embeddings, get_templates
 from .pseudo_mask import build_pseudo_mask_generator
+from .sliding_window import sliding_window_scores
 from .text_encoder import build_text_encoder
 from .transformer_decoder import TransformerMaskDecoder
 
@@ -60,6 +63,8 @@ class PSeg(nn.Module):
         background_threshold: float,
         background_class_name: str,
         prompt_templates: Sequence[str],
+        sliding_window: int = 0,
+        sliding_stride: int = 224,
     ):
         """
         Args:
@@ -81,6 +86,8 @@ class PSeg(nn.Module):
             background_threshold: background score under the ``threshold`` rule.
             background_class_name: the vocabulary entry treated as background.
             prompt_templates: format strings ensembled into each class embedding.
+            sliding_window, sliding_stride: infer on square windows of this side, this far apart,
+                averaging overlapping scores (0: the whole image at once).
         """
         super().__init__()
         if background_rule not in BACKGROUND_RULES:
@@ -107,6 +114,12 @@ class PSeg(nn.Module):
         self.background_threshold = background_threshold
         self.background_class_name = background_class_name
         self.prompt_templates = list(prompt_templates)
+        if sliding_window and (sliding_window % self.size_divisibility or not 0 < sliding_stride <= sliding_window):
+            raise ValueError(
+                f"MODEL.PSEG.SLIDING_WINDOW={sliding_window} must be a multiple of {self.size_divisibility} "
+                f"and 0 < SLIDING_STRIDE={sliding_stride} <= it"
+            )
+        self.sliding_window, self.sliding_stride = sliding_window, sliding_stride
         # Vocabulary used when an input names none (set by users, e.g. PSegPredictor).
         self.vocabulary: Optional[List[str]] = None
         self._class_embedding_cache: Dict[Tuple[str, ...], torch.Tensor] = {}
@@ -142,6 +155,8 @@ class PSeg(nn.Module):
             "background_threshold": p.BACKGROUND_THRESHOLD,
             "background_class_name": p.BACKGROUND_CLASS_NAME,
             "prompt_templates": get_templates(p.PROMPT_TEMPLATES),
+            "sliding_window": p.SLIDING_WINDOW,
+            "sliding_stride": p.SLIDING_STRIDE,
         }
 
     @property
@@ -201,6 +216,9 @@ class PSeg(nn.Module):
         text_emb = self.text_encoder(tokens)
         logit_scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
         losses["loss_contrastive"] = self.contrastive_weight * self.contrastive_loss(image_emb, text_emb, logit_scale)
+        storage = get_event_storage()
+        storage.put_scalar("contrastive_pairs", self.contrastive_loss.num_pairs, smoothing_hint=False)
+        storage.put_scalar("logit_scale", logit_scale.item(), smoothing_hint=False)
         return losses
 
     # ------------------------------------------------------------------ inference
@@ -225,15 +243,26 @@ class PSeg(nn.Module):
         scores[:, foreground] = combine_masks(logits[..., foreground].softmax(-1), masks, self.inference_combine)
         return scores
 
+    def predict_scores(self, images: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
+        """Normalised images [B, 3, H, W] -> class scores [B, C, H, W]."""
+        mask_feats, masks = self.predict_masks(images)[-1]
+        masks = F.interpolate(masks, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return self.class_scores(mask_feats, masks, vocabulary)
+
     @torch.no_grad()
     def inference(self, batched_inputs: List[dict]) -> List[Dict[str, torch.Tensor]]:
         vocabulary = batched_inputs[0].get("vocabulary", self.vocabulary)
         if vocabulary is None:
             raise ValueError("No vocabulary: give inputs a 'vocabulary' list of class names or set model.vocabulary.")
         images, _ = self._preprocess(batched_inputs)
-        mask_feats, masks = self.predict_masks(images.tensor)[-1]
-        masks = F.interpolate(masks, size=images.tensor.shape[-2:], mode="bilinear", align_corners=False)
-        scores = self.class_scores(mask_feats, masks, vocabulary)
+        predict = partial(self.predict_scores, vocabulary=vocabulary)
+        if self.sliding_window:
+            scores = [
+                sliding_window_scores(predict, image[:, :h, :w], self.sliding_window, self.sliding_stride)
+                for image, (h, w) in zip(images.tensor, images.image_sizes)
+            ]
+        else:
+            scores = predict(images.tensor)
         results = []
         for score, x, size in zip(scores, batched_inputs, images.image_sizes):
             height, width = x.get("height", size[0]), x.get("width", size[1])

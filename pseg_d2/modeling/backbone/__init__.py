@@ -1,2 +1,3 @@
 """Backbones registered in Detectron2's BACKBONE_REGISTRY."""
 from .swin import TimmSwin, build_timm_swin_backbone
+from .timm_convnet import TimmConvNet, build_timm_convnet_backbone

@@ -51,19 +51,28 @@ class KMeansPseudoMaskGenerator(nn.Module):
 
 @PSEUDO_MASK_GENERATOR_REGISTRY.register()
 class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
-    """K-Means over the last-layer patch tokens of a frozen self-supervised ViT (DINO ViT-S/8)."""
+    """K-Means over the last-layer patch tokens of a frozen self-supervised ViT (DINO ViT-S/8).
+
+    Its weights come from ``MODEL.PSEUDO_MASK.VIT_WEIGHTS``, never from P-Seg checkpoints.
+    """
 
     def __init__(self, cfg):
         pm = cfg.MODEL.PSEUDO_MASK
         super().__init__(pm.NUM_CLUSTERS, pm.KMEANS_ITERS, pm.KMEANS_TOL, pm.SEED)
         self.vit = timm.create_model(pm.VIT_NAME, pretrained=False, num_classes=0, dynamic_img_size=True)
-        load_local_weights(self.vit, pm.VIT_WEIGHTS, "MODEL.PSEUDO_MASK.VIT_WEIGHTS")
         self.vit.requires_grad_(False)
+        # Loaded on first use, so evaluating a trained P-Seg needs no DINO weights; a missing file
+        # still fails on the first training step, naming the config key.
+        self.weights = pm.VIT_WEIGHTS
+        self.weights_loaded = False
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] -> L2-normalised tokens [B, D, H/p, W/p] (p: patch size)."""
+        if not self.weights_loaded:
+            load_local_weights(self.vit, self.weights, "MODEL.PSEUDO_MASK.VIT_WEIGHTS")
+            self.weights_loaded = True
         patch = self.vit.patch_embed.patch_size[0]
         h, w = images.shape[-2] // patch, images.shape[-1] // patch
         x = (images[..., : h * patch, : w * patch] - self.mean) / self.std
@@ -73,7 +82,6 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
         return tokens.transpose(1, 2).reshape(x.shape[0], -1, h, w)
 
     def state_dict(self, *args, **kwargs):
-        """Frozen weights come from VIT_WEIGHTS, not from P-Seg checkpoints."""
         return {}
 
     def _load_from_state_dict(self, *args, **kwargs):

@@ -20,6 +20,7 @@ setup(
         "scipy",
         "scikit-learn",
         "pycocotools",
+        "opencv-python-headless<4.12",
         "fvcore",
         "numpy<2",
         "Pillow",

@@ -5,7 +5,8 @@ datasets; ``add_pseg_config(cfg)`` adds its config keys to any Detectron2 config
 """
 from . import data, modeling  # noqa: F401  (registration)
 from .config import add_pseg_config
-from .engine import PSegTrainer
+from .engine import PSegPredictor, PSegTrainer
 from .modeling import PSeg
+from .vocabulary import Vocabulary
 
-__all__ = ["add_pseg_config", "PSeg", "PSegTrainer"]
+__all__ = ["add_pseg_config", "PSeg", "PSegPredictor", "PSegTrainer", "Vocabulary"]

@@ -111,6 +111,9 @@ def add_pseg_config(cfg):
     cfg.INPUT.MIN_SIZE_TEST = 448
     cfg.INPUT.MAX_SIZE_TEST = 2048
 
+    # Images per evaluation batch on each GPU (evaluation images of a batch share one vocabulary).
+    cfg.TEST.IMS_PER_BATCH = 1
+
     # ---------------------------------------------------------------- optimiser
     cfg.SOLVER.OPTIMIZER = "ADAMW"
     cfg.SOLVER.BETAS = (0.9, 0.999)

@@ -57,7 +57,9 @@ class PSegTrainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        return build_detection_test_loader(cfg, dataset_name, mapper=VocabularyDatasetMapper(cfg, dataset_name))
+        return build_detection_test_loader(
+            cfg, dataset_name, mapper=VocabularyDatasetMapper(cfg, dataset_name), batch_size=cfg.TEST.IMS_PER_BATCH
+        )
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Segment any image with any words: P-Seg on your images, with a vocabulary chosen now.
+
+    demo/demo.py --input photos/ --output out/ --vocabulary "person; man; woman, dog, sky"
+    demo/demo.py --input "photos/*.jpg" --output out/ --vocabulary-file classes.txt \\
+        --background-words "wall; floor; ceiling" --save-labels --save-scores \\
+        --opts MODEL.WEIGHTS output/pseg_swin_s/model_final.pth
+
+Classes are separated by ',' (or new lines; one per line in --vocabulary-file), synonyms by ';'.
+A background class comes first unless --background none; --background-words all count as it.
+For each input it writes an overlay with a legend (PNG in an output folder) and, if asked,
+``<name>_labels.png`` (uint8 class indices) and ``<name>_scores.npy`` (float32 [C, H, W]).
+Without --config-file and MODEL.WEIGHTS it runs the synthetic-world model that `make demo` trains.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+from detectron2.config import get_cfg
+from detectron2.data.catalog import Metadata
+from detectron2.data.detection_utils import read_image
+from detectron2.utils.visualizer import Visualizer
+from PIL import Image
+from tqdm import tqdm
+
+from pseg_d2 import add_pseg_config
+from pseg_d2.engine import PSegPredictor
+from pseg_d2.modeling.meta_arch import BACKGROUND_RULES
+from pseg_d2.utils.visualize import append_legend, list_images, palette
+from pseg_d2.vocabulary import REDUCTIONS, Vocabulary
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "pseg_regnet_synthetic.yaml")
+DEFAULT_WEIGHTS = os.path.join(REPO, "output", "demo", "model_final.pth")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE")
+    p.add_argument("--input", nargs="+", required=True, help="image files, glob patterns or folders")
+    p.add_argument("--output", required=True,
+                   help="a file for one input; otherwise a folder (created), one overlay PNG per input")
+    vocabulary = p.add_mutually_exclusive_group(required=True)
+    vocabulary.add_argument("--vocabulary", help='classes, e.g. "person; man; woman, dog, sky"')
+    vocabulary.add_argument("--vocabulary-file", help="the same, usually one class per line; '#' starts a comment line")
+    p.add_argument("--background-words", default="", help='stuff words that all count as background, e.g. "wall; floor"')
+    p.add_argument("--background", choices=BACKGROUND_RULES + ("none",),
+                   help="background rule (default: the config's MODEL.PSEG.BACKGROUND_RULE); none: no background class")
+    p.add_argument("--threshold", type=float, help="background score under --background threshold")
+    p.add_argument("--synonym-reduce", choices=REDUCTIONS, default="max",
+                   help="a class's score from its synonyms' scores")
+    p.add_argument("--save-labels", action="store_true", help="also write <name>_labels.png, uint8 class indices")
+    p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy, float32 [C, H, W]")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="overlay size relative to the image (e.g. 4 for the 64-pixel synthetic images)")
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides, KEY VALUE pairs")
+    return p
+
+
+def setup_cfg(args, parser):
+    cfg = get_cfg()
+    add_pseg_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    if args.background in BACKGROUND_RULES:
+        cfg.MODEL.PSEG.BACKGROUND_RULE = args.background
+    if args.threshold is not None:
+        if cfg.MODEL.PSEG.BACKGROUND_RULE != "threshold" or args.background == "none":
+            parser.error("--threshold needs the threshold background rule (--background threshold)")
+        cfg.MODEL.PSEG.BACKGROUND_THRESHOLD = args.threshold
+    cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS or DEFAULT_WEIGHTS
+    cfg.freeze()
+    return cfg
+
+
+def build_predictor(cfg) -> PSegPredictor:
+    """The predictor, or an exit with a hint when the weights are missing or another model's."""
+    path = cfg.MODEL.WEIGHTS
+    hint = ("run `make demo`: it trains the default model and writes it there" if path == DEFAULT_WEIGHTS
+            else "check --config-file and --opts MODEL.WEIGHTS")
+    if "://" not in path and not os.path.isfile(path):
+        sys.exit(f"Model weights {path} not found: {hint}.")
+    try:
+        return PSegPredictor(cfg)
+    except ValueError as err:
+        sys.exit(f"Model weights {path}: {err} ({hint})")
+
+
+def build_vocabulary(args, parser, cfg) -> Vocabulary:
+    if args.background == "none" and args.background_words:
+        parser.error("--background-words needs a background class: drop --background none")
+    kwargs = dict(background_words=args.background_words, add_background=args.background != "none",
+                  background_name=cfg.MODEL.PSEG.BACKGROUND_CLASS_NAME, reduction=args.synonym_reduce)
+    try:
+        if args.vocabulary_file:
+            return Vocabulary.from_file(args.vocabulary_file, **kwargs)
+        return Vocabulary.parse(args.vocabulary, **kwargs)
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def overlay_path(output: str, input_path: str, many: bool) -> str:
+    """``output`` itself for one input and a file name, else ``output/<input name>.png``."""
+    if many or os.path.isdir(output) or not os.path.splitext(output)[1]:
+        os.makedirs(output, exist_ok=True)
+        return os.path.join(output, os.path.splitext(os.path.basename(input_path))[0] + ".png")
+    os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    return output
+
+
+def main(argv=None):
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    cfg = setup_cfg(args, parser)
+    vocabulary = build_vocabulary(args, parser, cfg)
+    if args.save_labels and len(vocabulary) > 256:
+        parser.error(f"--save-labels writes uint8 labels: at most 256 classes, got {len(vocabulary)}")
+    try:
+        paths = list_images(args.input)
+    except FileNotFoundError as err:
+        parser.error(str(err))
+    predictor = build_predictor(cfg)
+    colors = palette(len(vocabulary))
+    metadata = Metadata(stuff_classes=vocabulary.classes, stuff_colors=colors)
+    for path in tqdm(paths, desc="P-Seg"):
+        out_path = overlay_path(args.output, path, many=len(paths) > 1)
+        if os.path.abspath(out_path) == os.path.abspath(path):
+            parser.error(f"the overlay of {path} would overwrite it: choose another --output")
+        stem = os.path.splitext(out_path)[0]
+        image = read_image(path, format="BGR")
+        scores = predictor(image, vocabulary)["sem_seg"].cpu()
+        labels = scores.argmax(0).numpy()
+        overlay = Visualizer(image[:, :, ::-1], metadata, scale=args.scale).draw_sem_seg(labels).get_image()
+        Image.fromarray(append_legend(overlay, vocabulary.classes, colors)).save(out_path)
+        if args.save_labels:
+            Image.fromarray(labels.astype(np.uint8)).save(stem + "_labels.png")
+        if args.save_scores:
+            np.save(stem + "_scores.npy", scores.float().numpy())
+    print(f"{len(paths)} image(s), classes {vocabulary.classes}: results in {args.output}")
+
+
+if __name__ == "__main__":
+    main()

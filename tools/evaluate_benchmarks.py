@@ -19,7 +19,6 @@ import os
 
 import torch
 import yaml
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.engine import default_argument_parser, default_setup, launch
@@ -27,6 +26,7 @@ from detectron2.evaluation import SemSegEvaluator
 from detectron2.utils import comm
 
 from pseg_d2 import PSegTrainer, add_pseg_config
+from pseg_d2.engine import PSegCheckpointer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL_CONFIGS = os.path.join(REPO, "configs", "eval")
@@ -125,7 +125,7 @@ def summary_markdown(rows: dict, mean) -> str:
 def main(args):
     cfg = setup(args)
     model = PSegTrainer.build_model(cfg)
-    DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+    PSegCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
     rows = {}
     for benchmark in args.benchmarks:
         bench_cfg = benchmark_cfg(cfg, benchmark, args.opts)

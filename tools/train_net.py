@@ -7,11 +7,11 @@
 import logging
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 
 from pseg_d2 import PSegTrainer, add_pseg_config
+from pseg_d2.engine import PSegCheckpointer
 
 
 def setup(args):
@@ -31,7 +31,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = PSegTrainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        PSegCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         return PSegTrainer.test(cfg, model)
     trainer = PSegTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)

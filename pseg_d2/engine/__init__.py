@@ -1,3 +1,4 @@
-"""Training and evaluation loop, and the single-image predictor."""
+"""Training and evaluation loop, checkpoints, and the single-image predictor."""
+from .checkpoint import PSegCheckpointer
 from .predictor import PSegPredictor
 from .trainer import PSegTrainer, create_ddp_model

@@ -3,14 +3,14 @@ from typing import Dict, Sequence, Union
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
 from ..vocabulary import Vocabulary
+from .checkpoint import PSegCheckpointer
 
 
-class _InferenceCheckpointer(DetectionCheckpointer):
+class _InferenceCheckpointer(PSegCheckpointer):
     """Refuses a checkpoint that leaves model weights unset (another config's model, for instance):
     at inference they would silently stay random."""
 

@@ -1,0 +1,55 @@
+"""Checkpoints that are written atomically and loaded without running code.
+
+* Saving writes ``<name>.pth.tmp`` and renames it, and ``last_checkpoint`` likewise, so a process
+  killed at any moment leaves the previous checkpoint and its tag intact.
+* Loading uses ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only, so
+  a checkpoint from a stranger cannot execute code. Pickle-based formats (Detectron2's ``.pkl``
+  model zoo, pycls ``.pyth``) are refused; convert them to ``.pth`` in a trusted environment.
+"""
+import os
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+UNSAFE_SUFFIXES = (".pkl", ".pyth")
+
+
+def _atomic_write(path: str, write) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class PSegCheckpointer(DetectionCheckpointer):
+    """``DetectionCheckpointer`` with atomic saves and weights-only loads."""
+
+    def save(self, name: str, **kwargs) -> None:
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        _atomic_write(save_file, lambda f: torch.save(data, f))
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        _atomic_write(path, lambda f: f.write(last_filename_basename.encode()))
+
+    def _load_file(self, filename: str):
+        if filename.endswith(UNSAFE_SUFFIXES):
+            raise ValueError(
+                f"Refusing to unpickle {filename}: pseg_d2 loads .pth checkpoints with torch.load(weights_only=True) only."
+            )
+        return super()._load_file(filename)
+
+    def _torch_load(self, f: str):
+        with self.path_manager.open(f, "rb") as stream:
+            return torch.load(stream, map_location=torch.device("cpu"), weights_only=True)

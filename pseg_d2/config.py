@@ -103,6 +103,12 @@ def add_pseg_config(cfg):
     # webdataset shards: brace-expanded patterns ("data/cc3m/{00000..00331}.tar"), or a .txt list file.
     cfg.DATASETS.IMAGE_TEXT.SHARDS = []
     cfg.DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER = 1000
+    # Training images over this many pixels are skipped from their header (decompression bombs), and
+    # images with a side under MIN_IMAGE_SIDE too; each skip is counted by reason.
+    cfg.INPUT.MAX_IMAGE_PIXELS = 89_478_485
+    cfg.INPUT.MIN_IMAGE_SIDE = 8
+    # Stop training when more than this fraction of the samples read so far were skipped.
+    cfg.DATALOADER.MAX_SKIP_FRACTION = 0.5
     cfg.INPUT.CROP_SIZE = 224
     cfg.INPUT.CROP_SCALE = (0.5, 1.0)
     # Caption preprocessing: "raw" or "nouns_verbs" (keep nouns and verbs, as GroupViT and the paper).

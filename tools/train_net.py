@@ -9,6 +9,8 @@ import logging
 import torch
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from pseg_d2 import PSegTrainer, add_pseg_config
 from pseg_d2.engine import PSegCheckpointer
@@ -24,6 +26,7 @@ def setup(args):
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
     default_setup(cfg, args)
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="pseg_d2")
     return cfg
 
 

@@ -1,6 +1,6 @@
 """Training data: webdataset shards of image-text pairs, split across ranks and loader workers."""
-import logging
 import os
+from functools import partial
 from typing import Iterator, List, Sequence
 
 import braceexpand
@@ -10,9 +10,7 @@ import webdataset as wds
 from detectron2.utils import comm
 
 from .image_text_mapper import ImageTextDatasetMapper
-
-logger = logging.getLogger(__name__)
-
+from .skips import batch_with_skip_counts, count_and_continue, count_shard_error_and_continue
 
 def expand_shards(specs: Sequence[str]) -> List[str]:
     """Brace-expand shard patterns; an entry ending in ``.txt`` is a file listing one shard per line."""
@@ -56,13 +54,12 @@ class EpochShardList(torch.utils.data.IterableDataset):
             epoch += 1
 
 
-def _log_and_continue(exn: Exception) -> bool:
-    logger.warning("Skipping a sample or shard: %r", exn)
-    return True
-
-
 def build_image_text_train_loader(cfg, mapper=None) -> torch.utils.data.DataLoader:
-    """An infinite loader of per-rank batches: ``list[dict]`` of ``IMS_PER_BATCH / world_size`` inputs."""
+    """An infinite loader of per-rank batches: ``list[dict]`` of ``IMS_PER_BATCH / world_size`` inputs.
+
+    Unusable samples are skipped and counted by reason (see :mod:`pseg_d2.data.skips`); wrap the
+    loader in :class:`SkipAccounting` to total them.
+    """
     world_size = comm.get_world_size()
     if cfg.SOLVER.IMS_PER_BATCH % world_size:
         raise ValueError(f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} is not divisible by {world_size} ranks.")
@@ -74,10 +71,10 @@ def build_image_text_train_loader(cfg, mapper=None) -> torch.utils.data.DataLoad
         raise FileNotFoundError(f"{len(missing)} of {len(urls)} shards do not exist, e.g. {missing[0]!r}")
     pipeline = wds.DataPipeline(
         EpochShardList(urls, seed=cfg.SEED if cfg.SEED >= 0 else 0),
-        wds.tarfile_to_samples(handler=_log_and_continue),
+        wds.tarfile_to_samples(handler=count_shard_error_and_continue),
         wds.shuffle(cfg.DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER),
-        wds.map(mapper, handler=_log_and_continue),
-        wds.batched(batch_size, collation_fn=list, partial=False),
+        wds.map(mapper, handler=count_and_continue),
+        partial(batch_with_skip_counts, batch_size=batch_size),
     )
     num_workers = cfg.DATALOADER.NUM_WORKERS
     return torch.utils.data.DataLoader(

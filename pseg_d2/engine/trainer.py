@@ -5,7 +5,7 @@ import weakref
 
 import torch
 from detectron2.data import MetadataCatalog, build_detection_test_loader
-from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.engine import AMPTrainer, DefaultTrainer, HookBase, SimpleTrainer, TrainerBase
 from detectron2.evaluation import SemSegEvaluator
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
@@ -13,6 +13,7 @@ from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data import VocabularyDatasetMapper, build_image_text_train_loader
+from ..data.skips import SkipAccounting
 from .checkpoint import PSegCheckpointer
 
 
@@ -22,6 +23,25 @@ def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
         return model
     device_ids = [comm.get_local_rank()] if next(model.parameters()).is_cuda else None
     return DistributedDataParallel(model, device_ids=device_ids, **kwargs)
+
+
+class SkipCountLogger(HookBase):
+    """Puts this rank's skipped-sample counts (``data_skipped/<reason>``) into the event storage, so
+    they reach the log and ``metrics.json``, and logs the totals when training ends."""
+
+    def __init__(self, accounting: SkipAccounting):
+        self.accounting = accounting
+
+    def after_step(self):
+        storage = self.trainer.storage
+        for reason, count in self.accounting.skipped.items():
+            storage.put_scalar(f"data_skipped/{reason}", count, smoothing_hint=False)
+        storage.put_scalar("data_skipped/fraction", self.accounting.skip_fraction, smoothing_hint=False)
+
+    def after_train(self):
+        logging.getLogger(__name__).info(
+            "Training samples used: %d; skipped by reason: %s", self.accounting.used, dict(self.accounting.skipped) or "none"
+        )
 
 
 class PSegTrainer(DefaultTrainer):
@@ -53,7 +73,12 @@ class PSegTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_image_text_train_loader(cfg)
+        return SkipAccounting(build_image_text_train_loader(cfg), cfg.DATALOADER.MAX_SKIP_FRACTION)
+
+    def build_hooks(self):
+        hooks = super().build_hooks()
+        hooks.insert(0, SkipCountLogger(self._trainer.data_loader))  # before the writers, which come last
+        return hooks
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):

@@ -163,6 +163,10 @@ class PSeg(nn.Module):
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
+    def scale(self) -> torch.Tensor:
+        """The inverse temperature ``exp(logit_scale)``, capped at 100 as CLIP does."""
+        return self.logit_scale.clamp(max=math.log(100.0)).exp()
+
     def train(self, mode: bool = True):
         """Switching modes drops cached class embeddings: the text encoder may change in training."""
         self._class_embedding_cache.clear()
@@ -214,7 +218,7 @@ class PSeg(nn.Module):
 
         image_emb = F.normalize(mask_feats.mean(1), dim=-1)
         text_emb = self.text_encoder(tokens)
-        logit_scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        logit_scale = self.scale()
         losses["loss_contrastive"] = self.contrastive_weight * self.contrastive_loss(image_emb, text_emb, logit_scale)
         storage = get_event_storage()
         storage.put_scalar("contrastive_pairs", self.contrastive_loss.num_pairs, smoothing_hint=False)
@@ -234,7 +238,7 @@ class PSeg(nn.Module):
     def class_scores(self, mask_feats: torch.Tensor, masks: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
         """Mask features [B, N, E] and mask logits [B, N, h, w] -> class scores [B, C, h, w]."""
         text_emb = self.encode_vocabulary(vocabulary)
-        logits = self.logit_scale.exp() * F.normalize(mask_feats, dim=-1) @ text_emb.t()  # [B, N, C]
+        logits = self.scale() * F.normalize(mask_feats, dim=-1) @ text_emb.t()  # [B, N, C]
         if self.background_rule == "prompt" or self.background_class_name not in vocabulary:
             return combine_masks(logits.softmax(-1), masks, self.inference_combine)
         bg = list(vocabulary).index(self.background_class_name)

@@ -2,7 +2,7 @@ import glob
 
 import pytest
 import yaml
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import get_cfg
 
 from pseg_d2 import add_pseg_config
 

@@ -2,7 +2,6 @@ import io
 import itertools
 import json
 
-import numpy as np
 import pytest
 import torch
 import webdataset as wds

@@ -46,7 +46,7 @@ def test_train_then_eval_only_reports_miou(world, tmp_path):
 @pytest.mark.slow
 def test_two_process_cpu_training_reads_disjoint_shards(world, tmp_path):
     out = tmp_path / "ddp"
-    log = _run(_opts(world, out, "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "8", "DATASETS.TEST", "()"), world, num_gpus=2)
+    _run(_opts(world, out, "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "8", "DATASETS.TEST", "()"), world, num_gpus=2)
     assert (out / "model_final.pth").exists()
     # Both ranks' captions are negatives: the contrastive loss saw the global batch of 8, not 4.
     metrics = [json.loads(l) for l in (out / "metrics.json").read_text().splitlines()]

@@ -1,8 +1,6 @@
 """MaskFormer's transformer decoder: N learnable queries attend to image features and predict masks."""
-from typing import List
 
 import torch
-import torch.nn.functional as F
 from detectron2.layers import Conv2d
 from torch import nn
 

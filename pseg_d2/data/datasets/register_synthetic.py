@@ -18,6 +18,7 @@ from typing import Dict, List, Tuple
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..synthetic.world import COLORS, SHAPES
+from .catalog_utils import unregister
 
 # name -> (split, vocabulary)
 SYNTHETIC_DATASETS: Dict[str, Tuple[str, str]] = {
@@ -84,10 +85,7 @@ def load_synthetic_sem_seg(root: str, split: str, vocabulary: str) -> List[dict]
 def register_synthetic(root: str) -> None:
     """Register (or re-register) the synthetic evaluation datasets for ``root``."""
     for name, (split, vocabulary) in SYNTHETIC_DATASETS.items():
-        if name in DatasetCatalog.list():
-            DatasetCatalog.remove(name)
-        if name in MetadataCatalog.list():
-            MetadataCatalog.remove(name)
+        unregister(name)
         DatasetCatalog.register(
             name, lambda s=split, v=vocabulary: load_synthetic_sem_seg(root, s, v))
         MetadataCatalog.get(name).set(

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from detectron2.engine import launch
 
 from pseg_d2.modeling import ContrastiveLoss
+from pseg_d2.utils.distributed import finish_distributed
 
 
 def _embeddings():
@@ -24,6 +25,7 @@ def _worker(out_dir):
     local = slice(3 * rank, 3 * rank + 3)
     loss, image_grad, text_grad = _loss_and_grads(image[local], text[local])
     torch.save({"loss": loss, "image_grad": image_grad, "text_grad": text_grad}, f"{out_dir}/rank{rank}.pt")
+    finish_distributed()
 
 
 def test_gathered_contrastive_loss_equals_single_process_loss(tmp_path):

@@ -27,6 +27,7 @@ from detectron2.utils import comm
 
 from pseg_d2 import PSegTrainer, add_pseg_config
 from pseg_d2.engine import PSegCheckpointer
+from pseg_d2.utils.distributed import finish_distributed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL_CONFIGS = os.path.join(REPO, "configs", "eval")
@@ -139,9 +140,13 @@ def main(args):
             row["metrics"] = evaluate(model, bench_cfg)
             row["mIoU"] = row["metrics"].get("mIoU")
         rows[benchmark] = row
-    if not comm.is_main_process():
-        return None
+    summary = write_summary(args, cfg, rows) if comm.is_main_process() else None
+    finish_distributed()
+    return summary
 
+
+def write_summary(args, cfg, rows):
+    """Write benchmarks.json and benchmarks.md under --output (default OUTPUT_DIR/benchmarks)."""
     scores = [row["mIoU"] for row in rows.values() if row["skipped"] is None]
     mean = sum(scores) / len(scores) if scores else None
     table = summary_markdown(rows, mean)

@@ -14,6 +14,7 @@ from detectron2.utils.logger import setup_logger
 
 from pseg_d2 import PSegTrainer, add_pseg_config
 from pseg_d2.engine import PSegCheckpointer
+from pseg_d2.utils.distributed import finish_distributed
 
 
 def setup(args):
@@ -35,10 +36,13 @@ def main(args):
     if args.eval_only:
         model = PSegTrainer.build_model(cfg)
         PSegCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        return PSegTrainer.test(cfg, model)
-    trainer = PSegTrainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+        results = PSegTrainer.test(cfg, model)
+    else:
+        trainer = PSegTrainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        results = trainer.train()
+    finish_distributed()
+    return results
 
 
 if __name__ == "__main__":

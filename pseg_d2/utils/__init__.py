@@ -1,1 +1,1 @@
-"""Small utilities: visualisation."""
+"""Small utilities: visualisation and distributed teardown."""

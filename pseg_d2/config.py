@@ -55,6 +55,13 @@ def add_pseg_config(cfg):
     cfg.MODEL.PSEG.SLIDING_STRIDE = 224
     # Prompt templates averaged into one class embedding ("{}" is the class name); see pseg_d2/modeling/prompts.py.
     cfg.MODEL.PSEG.PROMPT_TEMPLATES = "imagenet"
+    # PAMR (pixel-adaptive mask refinement, Araslanov & Roth 2020) of the class scores before argmax:
+    # ITERS rounds of averaging each pixel's scores over neighbours of like colour on 3 x 3 rings of
+    # radii DILATIONS (pseg_d2/modeling/pamr.py).
+    cfg.MODEL.PSEG.PAMR = CN()
+    cfg.MODEL.PSEG.PAMR.ENABLED = False
+    cfg.MODEL.PSEG.PAMR.ITERS = 10
+    cfg.MODEL.PSEG.PAMR.DILATIONS = [1, 2, 4, 8, 12, 24]
 
     # ---------------------------------------------------------------- text encoder
     cfg.MODEL.TEXT_ENCODER = CN()

@@ -17,6 +17,7 @@ from .contrastive import ContrastiveLoss
 from .criterion import MaskCriterion
 from .mask_features import MaskFeatureHead
 from .matcher import HungarianMatcher
+from .pamr import PAMR
 from .pixel_decoder import build_pixel_decoder
 from .prompts import class_embeddings, get_templates
 from .pseudo_mask import build_pseudo_mask_generator
@@ -65,6 +66,7 @@ class PSeg(nn.Module):
         prompt_templates: Sequence[str],
         sliding_window: int = 0,
         sliding_stride: int = 224,
+        pamr: Optional[PAMR] = None,
     ):
         """
         Args:
@@ -88,6 +90,7 @@ class PSeg(nn.Module):
             prompt_templates: format strings ensembled into each class embedding.
             sliding_window, sliding_stride: infer on square windows of this side, this far apart,
                 averaging overlapping scores (0: the whole image at once).
+            pamr: refines each image's class scores with its colours before they are returned (None: off).
         """
         super().__init__()
         if background_rule not in BACKGROUND_RULES:
@@ -120,6 +123,7 @@ class PSeg(nn.Module):
                 f"and 0 < SLIDING_STRIDE={sliding_stride} <= it"
             )
         self.sliding_window, self.sliding_stride = sliding_window, sliding_stride
+        self.pamr = pamr
         # Vocabulary used when an input names none (set by users, e.g. PSegPredictor).
         self.vocabulary: Optional[List[str]] = None
         self._class_embedding_cache: Dict[Tuple[str, ...], torch.Tensor] = {}
@@ -157,6 +161,7 @@ class PSeg(nn.Module):
             "prompt_templates": get_templates(p.PROMPT_TEMPLATES),
             "sliding_window": p.SLIDING_WINDOW,
             "sliding_stride": p.SLIDING_STRIDE,
+            "pamr": PAMR(p.PAMR.ITERS, p.PAMR.DILATIONS) if p.PAMR.ENABLED else None,
         }
 
     @property
@@ -270,5 +275,7 @@ class PSeg(nn.Module):
         results = []
         for score, x, size in zip(scores, batched_inputs, images.image_sizes):
             height, width = x.get("height", size[0]), x.get("width", size[1])
+            if self.pamr is not None:  # at the network's input size, with the input image's colours
+                score = self.pamr(x["image"][None].to(score), score[None, :, : size[0], : size[1]])[0]
             results.append({"sem_seg": sem_seg_postprocess(score, size, height, width)})
         return results

@@ -1,0 +1,78 @@
+"""PAMR: scores snap to colour edges, stay averages, and are wired into PSeg behind MODEL.PSEG.PAMR.ENABLED."""
+import pytest
+import torch
+from detectron2.modeling import build_model
+
+from conftest import tiny_cfg
+from pseg_d2.data.synthetic import WorldSpec, generate_sample
+from pseg_d2.modeling.pamr import PAMR, ring_offsets
+
+
+def two_regions(height=48, width=64, edge=28):
+    """An image [1, 3, H, W] red left of column ``edge`` and blue right of it (with a little noise), the
+    true left region [H, W] bool, and scores [1, 2, H, W] for (left, right) whose boundary is blurred and
+    shifted 8 pixels right of the colour edge."""
+    x = torch.arange(width, dtype=torch.float32).expand(height, width)
+    left = x < edge
+    image = torch.stack([torch.where(left, 200.0, 20.0), torch.full_like(x, 60.0), torch.where(left, 30.0, 220.0)])
+    image = image + 4.0 * torch.randn(3, height, width)
+    left_score = torch.sigmoid((edge + 8 - x) / 4.0)
+    return image[None], left, torch.stack([left_score, 1 - left_score])[None]
+
+
+def iou(scores, region):
+    predicted = scores[0].argmax(0) == 0
+    return ((predicted & region).sum() / (predicted | region).sum()).item()
+
+
+def test_pamr_moves_a_blurred_offset_boundary_to_the_colour_edge():
+    image, left, scores = two_regions()
+    refined = PAMR()(image, scores)
+    assert refined.shape == scores.shape
+    assert iou(scores, left) < 0.8
+    assert iou(refined, left) > 0.97
+    # Averages of the input: the range is kept and the two scores still sum to 1 at every pixel.
+    assert refined.min() >= scores.min() - 1e-6 and refined.max() <= scores.max() + 1e-6
+    torch.testing.assert_close(refined.sum(1), torch.ones(1, *left.shape))
+
+
+def test_pamr_keeps_shapes_and_constants_and_zero_iterations_is_identity():
+    image, scores = torch.rand(2, 3, 20, 30) * 255, torch.rand(2, 5, 20, 30)
+    refined = PAMR(iters=3, dilations=(1, 3))(image, scores)
+    assert refined.shape == (2, 5, 20, 30) and not torch.allclose(refined, scores)
+    constant = torch.full((2, 5, 20, 30), 0.7)
+    torch.testing.assert_close(PAMR(iters=3, dilations=(1, 3))(image, constant), constant)
+    assert torch.equal(PAMR(iters=0)(image, scores), scores)
+    assert len(ring_offsets((1, 2, 4, 8, 12, 24))) == 48 and (0, 0) not in ring_offsets((1, 2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, image_shape, scores_shape",
+    [
+        ({"iters": -1}, (1, 3, 8, 8), (1, 2, 8, 8)),
+        ({"dilations": ()}, (1, 3, 8, 8), (1, 2, 8, 8)),
+        ({"dilations": (0, 1)}, (1, 3, 8, 8), (1, 2, 8, 8)),
+        ({}, (1, 3, 8, 9), (1, 2, 8, 8)),
+        ({}, (3, 8, 8), (2, 8, 8)),
+    ],
+)
+def test_pamr_refuses_bad_arguments(kwargs, image_shape, scores_shape):
+    with pytest.raises(ValueError, match="PAMR needs"):
+        PAMR(**kwargs)(torch.rand(image_shape), torch.rand(scores_shape))
+
+
+def test_pseg_applies_pamr_only_when_enabled():
+    off = build_model(tiny_cfg()).eval()
+    on = build_model(tiny_cfg("MODEL.PSEG.PAMR.ENABLED", True, "MODEL.PSEG.PAMR.ITERS", 3,
+                              "MODEL.PSEG.PAMR.DILATIONS", [1, 2])).eval()
+    on.load_state_dict(off.state_dict())
+    assert off.pamr is None and (on.pamr.iters, on.pamr.dilations) == (3, (1, 2))
+
+    image = torch.from_numpy(generate_sample(WorldSpec(size=64), "val", 0).image.transpose(2, 0, 1).copy())
+    inputs = [{"image": image, "vocabulary": ["background", "red", "circle"]}]
+    scores_off, scores_on = off(inputs)[0]["sem_seg"], on(inputs)[0]["sem_seg"]
+    # Disabled: the model's scores as they were; enabled: those scores refined with the input's colours.
+    normalized = ((image.float() - off.pixel_mean) / off.pixel_std)[None]
+    torch.testing.assert_close(scores_off, off.predict_scores(normalized, inputs[0]["vocabulary"])[0])
+    torch.testing.assert_close(scores_on, on.pamr(image[None].float(), scores_off[None])[0])
+    assert scores_on.shape == scores_off.shape and not torch.allclose(scores_on, scores_off)

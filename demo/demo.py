@@ -18,16 +18,14 @@ import sys
 
 import numpy as np
 from detectron2.config import get_cfg
-from detectron2.data.catalog import Metadata
 from detectron2.data.detection_utils import read_image
-from detectron2.utils.visualizer import Visualizer
 from PIL import Image
 from tqdm import tqdm
 
 from pseg_d2 import add_pseg_config
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.modeling.meta_arch import BACKGROUND_RULES
-from pseg_d2.utils.visualize import append_legend, list_images, palette
+from pseg_d2.utils.visualize import list_images, overlay_with_legend, palette
 from pseg_d2.vocabulary import REDUCTIONS, Vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +48,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="background score under --background threshold")
     p.add_argument("--synonym-reduce", choices=REDUCTIONS, default="max",
                    help="a class's score from its synonyms' scores")
+    p.add_argument("--pamr", action="store_true",
+                   help="refine the scores along colour edges (PAMR; MODEL.PSEG.PAMR.ITERS and DILATIONS)")
     p.add_argument("--save-labels", action="store_true", help="also write <name>_labels.png, uint8 class indices")
     p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy, float32 [C, H, W]")
     p.add_argument("--scale", type=float, default=1.0,
@@ -69,6 +69,8 @@ def setup_cfg(args, parser):
         if cfg.MODEL.PSEG.BACKGROUND_RULE != "threshold" or args.background == "none":
             parser.error("--threshold needs the threshold background rule (--background threshold)")
         cfg.MODEL.PSEG.BACKGROUND_THRESHOLD = args.threshold
+    if args.pamr:
+        cfg.MODEL.PSEG.PAMR.ENABLED = True
     cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS or DEFAULT_WEIGHTS
     cfg.freeze()
     return cfg
@@ -122,7 +124,6 @@ def main(argv=None):
         parser.error(str(err))
     predictor = build_predictor(cfg)
     colors = palette(len(vocabulary))
-    metadata = Metadata(stuff_classes=vocabulary.classes, stuff_colors=colors)
     for path in tqdm(paths, desc="P-Seg"):
         out_path = overlay_path(args.output, path, many=len(paths) > 1)
         if os.path.abspath(out_path) == os.path.abspath(path):
@@ -131,8 +132,8 @@ def main(argv=None):
         image = read_image(path, format="BGR")
         scores = predictor(image, vocabulary)["sem_seg"].cpu()
         labels = scores.argmax(0).numpy()
-        overlay = Visualizer(image[:, :, ::-1], metadata, scale=args.scale).draw_sem_seg(labels).get_image()
-        Image.fromarray(append_legend(overlay, vocabulary.classes, colors)).save(out_path)
+        overlay = overlay_with_legend(image[:, :, ::-1], labels, vocabulary.classes, colors, scale=args.scale)
+        Image.fromarray(overlay).save(out_path)
         if args.save_labels:
             Image.fromarray(labels.astype(np.uint8)).save(stem + "_labels.png")
         if args.save_scores:

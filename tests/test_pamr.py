@@ -1,11 +1,17 @@
-"""PAMR: scores snap to colour edges, stay averages, and are wired into PSeg behind MODEL.PSEG.PAMR.ENABLED."""
+"""PAMR: scores snap to colour edges and stay averages; wired into PSeg (MODEL.PSEG.PAMR.ENABLED) and demo/demo.py --pamr."""
+import numpy as np
 import pytest
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
+from PIL import Image
 
-from conftest import tiny_cfg
+from conftest import TINY_CONFIG, tiny_cfg
 from pseg_d2.data.synthetic import WorldSpec, generate_sample
+from pseg_d2.engine import PSegPredictor
 from pseg_d2.modeling.pamr import PAMR, ring_offsets
+from test_predictor_demo import load_script
 
 
 def two_regions(height=48, width=64, edge=28):
@@ -76,3 +82,20 @@ def test_pseg_applies_pamr_only_when_enabled():
     torch.testing.assert_close(scores_off, off.predict_scores(normalized, inputs[0]["vocabulary"])[0])
     torch.testing.assert_close(scores_on, on.pamr(image[None].float(), scores_off[None])[0])
     assert scores_on.shape == scores_off.shape and not torch.allclose(scores_on, scores_off)
+
+
+def test_demo_pamr_flag_writes_the_refined_scores(tmp_path):
+    weights = tmp_path / "tiny.pth"
+    DetectionCheckpointer(build_model(tiny_cfg()), save_dir=str(tmp_path)).save("tiny")
+    image_path = tmp_path / "image.png"
+    Image.fromarray(generate_sample(WorldSpec(size=64), "val", 1).image).save(image_path)
+    args = ["--config-file", TINY_CONFIG, "--input", str(image_path), "--vocabulary", "red, circle", "--save-scores"]
+    demo = load_script("demo/demo.py")
+    for pamr in (False, True):
+        demo.main(args + ["--output", str(tmp_path / f"pamr{pamr}.png")] + ["--pamr"] * pamr +
+                  ["--opts", "MODEL.WEIGHTS", str(weights)])
+    predictor = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", str(weights), "MODEL.PSEG.PAMR.ENABLED", True))
+    expected = predictor(read_image(str(image_path), format="BGR"), ["background", "red", "circle"])["sem_seg"]
+    refined, plain = np.load(tmp_path / "pamrTrue_scores.npy"), np.load(tmp_path / "pamrFalse_scores.npy")
+    np.testing.assert_array_equal(refined, expected.numpy())
+    assert refined.shape == plain.shape and not np.allclose(refined, plain)

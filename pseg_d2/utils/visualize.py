@@ -1,5 +1,5 @@
 """Pictures: label maps coloured by class, image | ground truth | prediction grids with a legend,
-legend strips under overlays, and the image files that --input arguments name."""
+overlays with a legend strip under them, and the image files that --input arguments name."""
 import glob
 import os
 from typing import List, Optional, Sequence, Tuple
@@ -9,7 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from detectron2.data.catalog import Metadata  # noqa: E402
 from detectron2.utils.colormap import colormap  # noqa: E402
+from detectron2.utils.visualizer import Visualizer  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
@@ -69,6 +71,16 @@ def append_legend(image: np.ndarray, class_names: Sequence[str], colors: Sequenc
     padded = np.full((image.shape[0], strip.shape[1], 3), 255, dtype=np.uint8)
     padded[:, : image.shape[1]] = image
     return np.concatenate([padded, strip])
+
+
+def overlay_with_legend(
+    image: np.ndarray, labels: np.ndarray, class_names: Sequence[str], colors: Sequence[Sequence[int]], scale: float = 1.0
+) -> np.ndarray:
+    """RGB image [H, W, 3] uint8 and class ids [H, W] -> Detectron2's semantic overlay, ``scale`` times the
+    image's size, above its :func:`legend_strip`: [h, w, 3] uint8 RGB."""
+    metadata = Metadata(stuff_classes=list(class_names), stuff_colors=[tuple(color) for color in colors])
+    overlay = Visualizer(image, metadata, scale=scale).draw_sem_seg(labels).get_image()
+    return append_legend(overlay, class_names, colors)
 
 
 def colorize(labels: np.ndarray, colors: Sequence[Sequence[int]], ignore_label: int = 255) -> np.ndarray:

@@ -116,6 +116,10 @@ def add_pseg_config(cfg):
     cfg.INPUT.MIN_IMAGE_SIDE = 8
     # Stop training when more than this fraction of the samples read so far were skipped.
     cfg.DATALOADER.MAX_SKIP_FRACTION = 0.5
+    # On --resume, re-read (and drop) the batches the first run trained on, so the resumed run sees
+    # exactly the data an uninterrupted run would (with a fixed SEED). It costs one pass over those
+    # batches, so it suits short runs and debugging; otherwise the resumed run draws a new shard order.
+    cfg.DATALOADER.RESUME_REPLAY = False
     cfg.INPUT.CROP_SIZE = 224
     cfg.INPUT.CROP_SCALE = (0.5, 1.0)
     # Caption preprocessing: "raw" or "nouns_verbs" (keep nouns and verbs, as GroupViT and the paper).
@@ -130,3 +134,18 @@ def add_pseg_config(cfg):
     # ---------------------------------------------------------------- optimiser
     cfg.SOLVER.OPTIMIZER = "ADAMW"
     cfg.SOLVER.BETAS = (0.9, 0.999)
+
+    # ---------------------------------------------------------------- speed and scale (defaults: off)
+    # Detectron2's SOLVER.AMP.ENABLED turns on autocast in training; this is its dtype: "float16" (with
+    # a gradient scaler, CUDA only) or "bfloat16" (no scaler; CUDA or CPU).
+    cfg.SOLVER.AMP.PRECISION = "float16"
+    # Gradient caching of the contrastive loss: the batch is run in micro-batches of this many images
+    # while the contrastive loss still sees every pair of the (global) batch (0 = off).
+    cfg.SOLVER.CONTRASTIVE_MICRO_BATCH = 0
+    # Backbone and pixel decoder weights and inputs in channels-last memory format.
+    cfg.MODEL.PSEG.CHANNELS_LAST = False
+    # torch.compile the backbone (in place: checkpoints keep their keys).
+    cfg.MODEL.PSEG.COMPILE = False
+    # Recompute activations in backward instead of storing them: backbone stages, decoder layers and
+    # text transformer blocks (torch.utils.checkpoint).
+    cfg.MODEL.PSEG.ACTIVATION_CHECKPOINTING = False

@@ -8,6 +8,7 @@ import webdataset as wds
 from PIL import Image
 
 from pseg_d2.data import EpochShardList, ImageTextDatasetMapper, build_image_text_train_loader, expand_shards
+from pseg_d2.data.image_text_loader import restart_data_order
 from conftest import tiny_cfg
 
 
@@ -84,6 +85,21 @@ def test_train_loader_yields_full_batches_from_shards(tmp_path):
         color = "red" if x["caption"].startswith("red") else "blue"
         mean = x["image"].float().mean((1, 2))
         assert (mean.argmax().item() == (0 if color == "red" else 2)), (x["caption"], mean)
+
+
+def _keys(loader, num_batches):
+    return [x["key"] for b in itertools.islice(iter(loader), num_batches) for x in b]
+
+
+def test_train_loader_order_is_seeded_and_a_resumed_run_redraws_it(tmp_path):
+    pattern = write_shards(tmp_path, num_shards=8, per_shard=2)
+    cfg = tiny_cfg("DATASETS.IMAGE_TEXT.SHARDS", [pattern], "SOLVER.IMS_PER_BATCH", 4,
+                   "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", 4, "DATALOADER.NUM_WORKERS", 2, "SEED", 5)
+    first = _keys(build_image_text_train_loader(cfg), 4)
+    assert _keys(build_image_text_train_loader(cfg), 4) == first, "same SEED, same order (shards, buffer, workers)"
+    resumed = build_image_text_train_loader(cfg)
+    restart_data_order(resumed, iteration=100)
+    assert _keys(resumed, 4) != first
 
 
 def test_missing_shards_are_reported(tmp_path):

@@ -1,8 +1,5 @@
-"""A training process killed with SIGKILL resumes with --resume: same iterations, same schedule.
-
-The weights after resuming are not compared with an uninterrupted run's: the loader starts its
-shard order again from the first epoch on resume, so the batches after the kill differ.
-"""
+"""A training process killed with SIGKILL resumes with --resume: same iterations, same schedule, and
+(with DATALOADER.RESUME_REPLAY and a fixed SEED) the same final weights as an uninterrupted run."""
 import json
 import os
 import signal
@@ -21,7 +18,8 @@ MAX_ITER = 40
 def _command(shards, out, *extra):
     return [sys.executable, "tools/train_net.py", "--config-file", "configs/tiny/pseg_r18_tiny.yaml", *extra,
             "DATASETS.IMAGE_TEXT.SHARDS", json.dumps([shards]), "DATASETS.TEST", "()", "SOLVER.MAX_ITER", str(MAX_ITER),
-            "SOLVER.CHECKPOINT_PERIOD", "5", "SOLVER.IMS_PER_BATCH", "4", "OUTPUT_DIR", str(out)]
+            "SOLVER.CHECKPOINT_PERIOD", "5", "SOLVER.IMS_PER_BATCH", "4", "OUTPUT_DIR", str(out),
+            "DATALOADER.RESUME_REPLAY", "True", "SEED", "3"]
 
 
 def _metrics(out):
@@ -29,7 +27,7 @@ def _metrics(out):
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_finishes_on_the_same_schedule(tmp_path):
+def test_sigkill_then_resume_ends_with_the_uninterrupted_weights(tmp_path):
     shards = write_shards(tmp_path, num_shards=2, per_shard=8)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     whole = tmp_path / "whole"
@@ -50,7 +48,12 @@ def test_sigkill_then_resume_finishes_on_the_same_schedule(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Starting training from iteration {saved_iter + 1}" in resumed.stderr + resumed.stdout
     final = torch.load(killed / "model_final.pth", weights_only=True)
-    assert final["iteration"] == MAX_ITER - 1 == torch.load(whole / "model_final.pth", weights_only=True)["iteration"]
+    reference = torch.load(whole / "model_final.pth", weights_only=True)
+    assert final["iteration"] == MAX_ITER - 1 == reference["iteration"]
+    # Same data (replayed), same per-iteration random state, restored optimiser: the same weights.
+    assert final["model"].keys() == reference["model"].keys()
+    for name, weight in reference["model"].items():
+        assert torch.equal(final["model"][name], weight), name
     # The learning-rate schedule continues where it stopped: same lr at the same iteration.
     whole_metrics, resumed_metrics = _metrics(whole), _metrics(killed)
     assert resumed_metrics[MAX_ITER - 1]["lr"] == pytest.approx(whole_metrics[MAX_ITER - 1]["lr"])

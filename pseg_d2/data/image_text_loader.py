@@ -12,6 +12,7 @@ from detectron2.utils import comm
 from .image_text_mapper import ImageTextDatasetMapper
 from .skips import batch_with_skip_counts, count_and_continue, count_shard_error_and_continue
 
+
 def expand_shards(specs: Sequence[str]) -> List[str]:
     """Brace-expand shard patterns; an entry ending in ``.txt`` is a file listing one shard per line."""
     urls = []
@@ -69,22 +70,32 @@ def build_image_text_train_loader(cfg, mapper=None) -> torch.utils.data.DataLoad
     missing = [u for u in urls if "://" not in u and not os.path.exists(u)]
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {len(urls)} shards do not exist, e.g. {missing[0]!r}")
+    seed = cfg.SEED if cfg.SEED >= 0 else 0
     pipeline = wds.DataPipeline(
-        EpochShardList(urls, seed=cfg.SEED if cfg.SEED >= 0 else 0),
+        EpochShardList(urls, seed=seed),
         wds.tarfile_to_samples(handler=count_shard_error_and_continue),
-        wds.shuffle(cfg.DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER),
+        wds.shuffle(cfg.DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER, seed=seed),
         wds.map(mapper, handler=count_and_continue),
         partial(batch_with_skip_counts, batch_size=batch_size),
     )
     num_workers = cfg.DATALOADER.NUM_WORKERS
     return torch.utils.data.DataLoader(
         pipeline, batch_size=None, num_workers=num_workers, persistent_workers=num_workers > 0,
-        worker_init_fn=_seed_worker,
+        worker_init_fn=_seed_worker, generator=torch.Generator().manual_seed(seed),
     )
 
 
+def restart_data_order(loader: torch.utils.data.DataLoader, iteration: int) -> None:
+    """Before a resumed run's first batch: draw a shard order of its own (seeded by ``iteration``)
+    instead of reading the first run's first shards again. Not used when the data is replayed."""
+    shard_list = loader.dataset.pipeline[0]
+    assert isinstance(shard_list, EpochShardList), type(shard_list)
+    shard_list.seed += iteration
+
+
 def _seed_worker(worker_id: int) -> None:
-    """Distinct, reproducible augmentation RNG per rank and worker."""
+    """Distinct, reproducible augmentation RNG per rank and worker (the loader's generator fixes
+    ``torch.initial_seed()`` of each worker)."""
     seed = torch.initial_seed() % 2**31 + 1000 * comm.get_rank()
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)

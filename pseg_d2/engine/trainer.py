@@ -2,10 +2,11 @@
 import logging
 import os
 import weakref
+from collections import Counter
 
 import torch
 from detectron2.data import MetadataCatalog, build_detection_test_loader
-from detectron2.engine import AMPTrainer, DefaultTrainer, HookBase, SimpleTrainer, TrainerBase
+from detectron2.engine import DefaultTrainer, HookBase, TrainerBase
 from detectron2.evaluation import SemSegEvaluator
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
@@ -13,8 +14,11 @@ from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data import VocabularyDatasetMapper, build_image_text_train_loader
+from ..data.image_text_loader import restart_data_order
 from ..data.skips import SkipAccounting
 from .checkpoint import PSegCheckpointer
+from .step_seed import StepSeedHook
+from .train_loop import build_train_loop
 
 
 def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
@@ -26,17 +30,27 @@ def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
 
 
 class SkipCountLogger(HookBase):
-    """Puts this rank's skipped-sample counts (``data_skipped/<reason>``) into the event storage, so
-    they reach the log and ``metrics.json``, and logs the totals when training ends."""
+    """Every ``period`` steps, sums the skipped-sample counts of all ranks and puts them into the event
+    storage (``data_skipped/<reason>``), so they reach the log and ``metrics.json``; logs this rank's
+    totals when training ends."""
 
-    def __init__(self, accounting: SkipAccounting):
+    def __init__(self, accounting: SkipAccounting, period: int = 20):
         self.accounting = accounting
+        self.period = period
 
     def after_step(self):
+        next_iter = self.trainer.iter + 1
+        if next_iter % self.period and next_iter != self.trainer.max_iter:
+            return
+        skipped, used = Counter(), 0
+        for rank_skipped, rank_used in comm.all_gather((dict(self.accounting.skipped), self.accounting.used)):
+            skipped.update(rank_skipped)
+            used += rank_used
         storage = self.trainer.storage
-        for reason, count in self.accounting.skipped.items():
+        for reason, count in skipped.items():
             storage.put_scalar(f"data_skipped/{reason}", count, smoothing_hint=False)
-        storage.put_scalar("data_skipped/fraction", self.accounting.skip_fraction, smoothing_hint=False)
+        total = used + sum(skipped.values())
+        storage.put_scalar("data_skipped/fraction", sum(skipped.values()) / total if total else 0.0, smoothing_hint=False)
 
     def after_train(self):
         logging.getLogger(__name__).info(
@@ -58,7 +72,7 @@ class PSegTrainer(DefaultTrainer):
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
         model = create_ddp_model(model, broadcast_buffers=False)
-        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        self._trainer = build_train_loop(cfg, model, data_loader, optimizer)  # AMP, gradient caching
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = PSegCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
@@ -77,8 +91,23 @@ class PSegTrainer(DefaultTrainer):
 
     def build_hooks(self):
         hooks = super().build_hooks()
-        hooks.insert(0, SkipCountLogger(self._trainer.data_loader))  # before the writers, which come last
+        base_seed = self.cfg.SEED if self.cfg.SEED >= 0 else comm.shared_random_seed()
+        hooks.insert(0, StepSeedHook(base_seed))
+        hooks.insert(1, SkipCountLogger(self._trainer.data_loader))  # before the writers, which come last
         return hooks
+
+    def resume_or_load(self, resume=True):
+        """Load weights, or resume the whole run; a resumed run replays or redraws its data order
+        (``DATALOADER.RESUME_REPLAY``), so it never reads the first run's first batches again."""
+        super().resume_or_load(resume=resume)
+        if self.start_iter == 0:
+            return
+        if self.cfg.DATALOADER.RESUME_REPLAY:
+            logging.getLogger(__name__).info(f"Replaying the first {self.start_iter} batches of the data order")
+            for _ in range(self.start_iter):
+                next(self._trainer._data_loader_iter)  # Detectron2's accessor of the training iterator
+        else:
+            restart_data_order(self._trainer.data_loader.loader, self.start_iter)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):

@@ -14,6 +14,7 @@ from detectron2.utils.logger import setup_logger
 
 from pseg_d2 import PSegTrainer, add_pseg_config
 from pseg_d2.engine import PSegCheckpointer
+from pseg_d2.engine.checkpoint import require_weights_file
 from pseg_d2.utils.distributed import finish_distributed
 
 
@@ -34,6 +35,8 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
+        if not args.resume:
+            require_weights_file(cfg.MODEL.WEIGHTS)
         model = PSegTrainer.build_model(cfg)
         PSegCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         results = PSegTrainer.test(cfg, model)

@@ -23,6 +23,13 @@ def _atomic_write(path: str, write) -> None:
     os.replace(tmp, path)
 
 
+def require_weights_file(path: str, key: str = "MODEL.WEIGHTS") -> None:
+    """Raise a ``FileNotFoundError`` naming the config ``key`` if the local file ``path`` is missing
+    (empty paths and URLs such as ``detectron2://...`` are left to the checkpointer)."""
+    if path and "://" not in path and not os.path.isfile(path):
+        raise FileNotFoundError(f"{key}={path!r}: no such file.")
+
+
 class PSegCheckpointer(DetectionCheckpointer):
     """``DetectionCheckpointer`` with atomic saves and weights-only loads."""
 

@@ -5,7 +5,7 @@ import weakref
 from collections import Counter
 
 import torch
-from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer, HookBase, TrainerBase
 from detectron2.evaluation import SemSegEvaluator
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data import VocabularyDatasetMapper, build_image_text_train_loader
 from ..data.image_text_loader import restart_data_order
 from ..data.skips import SkipAccounting
-from .checkpoint import PSegCheckpointer
+from .checkpoint import PSegCheckpointer, require_weights_file
 from .step_seed import StepSeedHook
 from .train_loop import build_train_loop
 
@@ -27,6 +27,15 @@ def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
         return model
     device_ids = [comm.get_local_rank()] if next(model.parameters()).is_cuda else None
     return DistributedDataParallel(model, device_ids=device_ids, **kwargs)
+
+
+def check_test_datasets(cfg) -> None:
+    """Raise a ``KeyError`` listing the registered names if a ``DATASETS.TEST`` entry is unknown."""
+    unknown = [name for name in cfg.DATASETS.TEST if name not in DatasetCatalog.list()]
+    if unknown:
+        raise KeyError(
+            f"DATASETS.TEST names unregistered datasets {unknown}; registered: {sorted(DatasetCatalog.list())}"
+        )
 
 
 class SkipCountLogger(HookBase):
@@ -67,6 +76,7 @@ class PSegTrainer(DefaultTrainer):
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
+        check_test_datasets(cfg)  # before training, not hours later at the first evaluation
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
@@ -99,6 +109,8 @@ class PSegTrainer(DefaultTrainer):
     def resume_or_load(self, resume=True):
         """Load weights, or resume the whole run; a resumed run replays or redraws its data order
         (``DATALOADER.RESUME_REPLAY``), so it never reads the first run's first batches again."""
+        if not (resume and self.checkpointer.has_checkpoint()):
+            require_weights_file(self.cfg.MODEL.WEIGHTS)
         super().resume_or_load(resume=resume)
         if self.start_iter == 0:
             return

@@ -1,0 +1,149 @@
+#!/usr/bin/env python
+"""A local web page for P-Seg: upload an image, type a vocabulary, see the segmentation.
+
+    tools/web_demo.py            # the synthetic-world model that `make demo` trains, on port 7860
+    tools/web_demo.py --config-file configs/pseg_swin_s.yaml --port 8000 \\
+        --opts MODEL.WEIGHTS output/pseg_swin_s/model_final.pth
+
+then open http://127.0.0.1:7860 (the page is served to this machine only). Vocabularies are written
+as for demo/demo.py: classes separated by ',' (or new lines), synonyms by ';', e.g.
+"person; man; woman, dog, sky". Each query may change the background rule, its threshold and PAMR
+refinement; the page shows the overlay with a legend and each class's share of the pixels.
+"""
+import argparse
+import os
+import sys
+import time
+from typing import Tuple
+
+import numpy as np
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page sends nothing off this machine
+import gradio as gr  # noqa: E402
+from detectron2.config import get_cfg  # noqa: E402
+
+from pseg_d2 import add_pseg_config  # noqa: E402
+from pseg_d2.engine import PSegPredictor  # noqa: E402
+from pseg_d2.modeling.pamr import PAMR  # noqa: E402
+from pseg_d2.utils.visualize import overlay_with_legend, palette  # noqa: E402
+from pseg_d2.vocabulary import Vocabulary  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "demo"))
+import demo as demo_cli  # noqa: E402  (demo/demo.py: default model, weights check)
+
+BACKGROUND_CHOICES = ("prompt", "threshold", "none")
+# Overlays of smaller images are drawn larger, so that the page shows them at a readable size.
+MIN_DISPLAY_SIDE = 256
+# System fonts: the default theme would fetch its fonts from the internet.
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", default=demo_cli.DEFAULT_CONFIG, metavar="FILE")
+    p.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1")
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides, KEY VALUE pairs")
+    return p
+
+
+def setup_cfg(args):
+    cfg = get_cfg()
+    add_pseg_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS or demo_cli.DEFAULT_WEIGHTS
+    cfg.freeze()
+    return cfg
+
+
+def display_scale(height: int, width: int) -> float:
+    """Drawing scale of an overlay: 1, or more for images whose short side is under MIN_DISPLAY_SIDE."""
+    return max(1.0, MIN_DISPLAY_SIDE / min(height, width))
+
+
+def segment(
+    predictor: PSegPredictor,
+    pamr: PAMR,
+    image: np.ndarray,
+    vocabulary: str,
+    background_words: str,
+    background: str,
+    threshold: float,
+    use_pamr: bool,
+) -> Tuple[np.ndarray, str]:
+    """One query of the page: image [H, W, 3] uint8 RGB and the page's settings -> the overlay with a legend
+    [h, w, 3] uint8 RGB and a line naming each class with its share of the pixels. Sets the model's
+    background rule, threshold and PAMR for this query. Bad input raises ``gr.Error`` (shown on the page)."""
+    if image is None:
+        raise gr.Error("Upload an image first.")
+    if background not in BACKGROUND_CHOICES:
+        raise gr.Error(f"The background rule must be one of {BACKGROUND_CHOICES}, got {background!r}.")
+    if background == "none" and background_words.strip():
+        raise gr.Error("Background words need a background class: choose the prompt or threshold rule.")
+    if background == "threshold" and threshold is None:
+        raise gr.Error("The threshold rule needs a background threshold.")
+    model = predictor.model
+    try:
+        vocab = Vocabulary.parse(vocabulary, background_words=background_words, add_background=background != "none",
+                                 background_name=model.background_class_name)
+    except ValueError as err:
+        raise gr.Error(str(err))
+    if background != "none":
+        model.background_rule = background
+    if background == "threshold":
+        model.background_threshold = float(threshold)
+    model.pamr = pamr if use_pamr else None
+    start = time.perf_counter()
+    labels = predictor(image[:, :, ::-1], vocab)["sem_seg"].argmax(0).cpu().numpy()
+    seconds = time.perf_counter() - start
+    overlay = overlay_with_legend(image, labels, vocab.classes, palette(len(vocab)), display_scale(*labels.shape))
+    shares = np.bincount(labels.ravel(), minlength=len(vocab)) / labels.size
+    summary = ", ".join(f"{name} {100 * share:.1f}%" for name, share in zip(vocab.classes, shares))
+    return overlay, f"{summary} ({image.shape[1]} x {image.shape[0]} pixels, {seconds:.2f} s)"
+
+
+def build_app(predictor: PSegPredictor) -> gr.Blocks:
+    """The page, around one predictor; its defaults are the predictor's config."""
+    p = predictor.cfg.MODEL.PSEG
+    pamr = PAMR(p.PAMR.ITERS, p.PAMR.DILATIONS)
+    with gr.Blocks(title="P-Seg: segment any image with any words") as app:
+        gr.Markdown("## P-Seg: segment any image with any words\nClasses are separated by `,`, synonyms by `;`. "
+                    "Background words all count as the background class.")
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(type="numpy", image_mode="RGB", sources=["upload"], label="image", elem_id="image")
+                vocabulary = gr.Textbox(label="vocabulary", placeholder="person; man; woman, dog, sky",
+                                        elem_id="vocabulary")
+                background_words = gr.Textbox(label="background words", placeholder="wall; floor",
+                                              elem_id="background-words")
+                with gr.Row():
+                    background = gr.Radio(list(BACKGROUND_CHOICES), value=p.BACKGROUND_RULE, label="background rule",
+                                          elem_id="background")
+                    threshold = gr.Number(value=p.BACKGROUND_THRESHOLD, step=0.05, label="threshold (threshold rule)",
+                                          elem_id="threshold")
+                use_pamr = gr.Checkbox(value=p.PAMR.ENABLED, label="refine along colour edges (PAMR)", elem_id="pamr")
+                button = gr.Button("Segment", variant="primary", elem_id="segment")
+            with gr.Column():
+                overlay = gr.Image(type="numpy", format="png", label="segmentation", interactive=False,
+                                   elem_id="overlay")
+                summary = gr.Textbox(label="classes", interactive=False, elem_id="summary")
+        inputs = [image, vocabulary, background_words, background, threshold, use_pamr]
+        gr.on([button.click, vocabulary.submit], lambda *values: segment(predictor, pamr, *values), inputs,
+              [overlay, summary])
+    return app
+
+
+def launch(app: gr.Blocks, port: int, block: bool = True):
+    """Serve the page on 127.0.0.1:``port``; ``block=False`` returns once it is up (``app.close()`` stops it)."""
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=not block, ssr_mode=False,
+               theme=THEME, quiet=not block)
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    launch(build_app(demo_cli.build_predictor(setup_cfg(args))), args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -88,6 +88,16 @@ def test_captions_and_labels_match_the_visible_objects(split):
     assert kinds == {"mixed", "same_color", "same_shape"}
 
 
+@pytest.mark.parametrize("shape_only", [0.0, 0.25, 1.0])
+def test_same_colour_scenes_name_shapes_only_at_the_given_rate(shape_only):
+    spec = WorldSpec(size=32, seed=5, kind_fractions=(0.0, 1.0, 0.0), same_color_shape_only=shape_only)
+    captions = [generate_sample(spec, "train", i).caption for i in range(200)]
+    named = [caption_words(c) for c in captions]
+    assert all(shapes for _, shapes in named)
+    rate = sum(not colors for colors, _ in named) / len(named)
+    assert abs(rate - shape_only) < 0.08, rate
+
+
 def test_pixels_have_their_label_colour_and_backgrounds_are_grey():
     dist, bg_sat = [], []
     rgb = np.array(list(COLORS.values()), float)

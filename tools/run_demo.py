@@ -38,6 +38,8 @@ def parse_args():
     p.add_argument("--output", default="output/demo")
     p.add_argument("--root", default=os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"), "synthetic"))
     p.add_argument("--size", type=int, default=64, help="image side of the synthetic world")
+    p.add_argument("--world", default="{}", type=json.loads,
+                   help='WorldSpec fields as JSON, e.g. \'{"same_color_shape_only": 0.75}\' (use a --root of its own)')
     p.add_argument("--num-train", type=int, default=30000)
     p.add_argument("--num-val", type=int, default=500)
     p.add_argument("--num-heldout", type=int, default=300)
@@ -111,7 +113,7 @@ def main():
     os.makedirs(args.output, exist_ok=True)
     setup_logger(output=args.output, name="pseg_d2")
     setup_logger(output=args.output, name="detectron2")
-    write_world(args.root, WorldSpec(size=args.size), num_train=args.num_train, num_val=args.num_val,
+    write_world(args.root, WorldSpec.from_dict({**args.world, "size": args.size}), num_train=args.num_train, num_val=args.num_val,
                 num_heldout=args.num_heldout)
     register_synthetic(args.root)
     cfg = setup_cfg(args, train_shards(args.root))

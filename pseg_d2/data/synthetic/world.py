@@ -123,6 +123,8 @@ class WorldSpec:
     # SCENE_KINDS order. Same-colour scenes dominate: there colour is no shortcut, only shape words
     # tell captions apart, which is what makes shapes learnable at all.
     kind_fractions: Tuple[float, float, float] = (0.3, 0.55, 0.15)
+    # Fraction of same-colour scenes whose caption names the shapes only (no colour word at all).
+    same_color_shape_only: float = 0.25
     max_objects: int = 4
     object_size: Tuple[float, float] = (0.30, 0.55)  # diameter / image side
     min_visible: float = 0.5  # of an object's area left visible after occlusion
@@ -485,7 +487,7 @@ def _listing(rng: np.random.Generator, mentions: List[Tuple[Optional[str], Optio
                  count=COUNTS[len(phrases) - 1] + (" shapes" if len(phrases) > 1 else " shape"))
 
 
-def make_caption(scene: Scene, rng: np.random.Generator) -> str:
+def make_caption(scene: Scene, rng: np.random.Generator, same_color_shape_only: float = 0.25) -> str:
     """A caption naming only colours and shapes of ``scene``'s (visible) objects.
 
     Mixed scenes name each object by colour + shape, shape only or colour only, and may
@@ -497,13 +499,13 @@ def make_caption(scene: Scene, rng: np.random.Generator) -> str:
     mode = rng.random()
     if scene.kind == "same_color" and len(objs) > 1:
         shapes = [o.shape for o in objs]
-        if mode < 0.5:
+        with_color = 1.0 - same_color_shape_only  # of which two thirds templates, one third listings
+        if mode < with_color * 2 / 3:
             return _fill(rng, SAME_COLOR_TEMPLATES[rng.integers(len(SAME_COLOR_TEMPLATES))], bg,
                          color=objs[0].color, shapes=_join(rng, shapes),
                          shapes_a=_join(rng, [_article(s) for s in shapes]),
                          count=COUNTS[len(shapes) - 1])
-        with_color = mode < 0.75
-        return _listing(rng, [(o.color if with_color else None, o.shape) for o in objs], bg)
+        return _listing(rng, [(o.color if mode < with_color else None, o.shape) for o in objs], bg)
     if scene.kind == "same_shape" and len(objs) > 1:
         colors = [o.color for o in objs]
         if mode < 0.5:
@@ -531,4 +533,4 @@ def generate_sample(spec: WorldSpec, split: str, index: int) -> Sample:
     scene, ids = _sample_scene(rng, spec, split)
     image, inst = render_scene(scene, spec.size, spec.noise_std, ids)
     shape_label, color_label = semantic_labels(scene, inst)
-    return Sample(image, shape_label, color_label, make_caption(scene, rng), scene)
+    return Sample(image, shape_label, color_label, make_caption(scene, rng, spec.same_color_shape_only), scene)

@@ -169,7 +169,7 @@ def write_world(root: str, spec: WorldSpec = WorldSpec(), num_train: int = 30000
     os.makedirs(root, exist_ok=True)
     world_path = os.path.join(root, "world.json")
     existing = _read_json(world_path)
-    if existing is not None and existing["spec"] != spec.to_dict():
+    if existing is not None and WorldSpec.from_dict(existing["spec"]) != spec:  # tolerates newer defaults
         raise ValueError(f"{root} holds a world generated from a different spec "
                          f"({world_path}); choose another root or delete it")
     counts = {"train": num_train, "val": num_val, "heldout": num_heldout}

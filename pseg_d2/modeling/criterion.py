@@ -1,5 +1,5 @@
 """The mask loss: matched dice + focal between predicted masks and pseudo-masks."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from detectron2.utils import comm
@@ -22,19 +22,27 @@ class MaskCriterion(nn.Module):
         self.dice_weight = dice_weight
         self.focal_weight = focal_weight
 
-    def forward(self, layer_masks: List[torch.Tensor], targets: torch.Tensor, valid: torch.Tensor) -> Dict[str, torch.Tensor]:
+    @staticmethod
+    def num_masks(valid: torch.Tensor) -> torch.Tensor:
+        """[B, K] bool -> the loss normaliser: non-empty pseudo-masks per rank, averaged over ranks (>= 1)."""
+        num_masks = valid.sum().float()
+        if comm.get_world_size() > 1:
+            torch.distributed.all_reduce(num_masks)
+            num_masks = num_masks / comm.get_world_size()
+        return num_masks.clamp(min=1.0)
+
+    def forward(
+        self, layer_masks: List[torch.Tensor], targets: torch.Tensor, valid: torch.Tensor, num_masks: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
         """
         Args:
             layer_masks: per supervised decoder layer, mask logits [B, N, H, W].
             targets: [B, K, H, W] binary pseudo-masks at the masks' resolution.
             valid: [B, K] bool, which pseudo-masks are non-empty.
+            num_masks: the normaliser (default ``num_masks(valid)``); a micro-batch passes its whole batch's.
         """
-        num_masks = valid.sum().float()
-        if comm.get_world_size() > 1:
-            torch.distributed.all_reduce(num_masks)
-            num_masks = num_masks / comm.get_world_size()
-        num_masks = num_masks.clamp(min=1.0)
-
+        if num_masks is None:
+            num_masks = self.num_masks(valid)
         flat_targets = targets.flatten(2)
         losses = {"loss_dice": 0.0, "loss_focal": 0.0}
         for masks in layer_masks:

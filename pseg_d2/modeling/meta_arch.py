@@ -1,7 +1,7 @@
 """P-Seg: a MaskFormer supervised by pseudo-masks and captions, queried with any vocabulary."""
 import math
 from functools import partial
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,7 @@ from .pixel_decoder import build_pixel_decoder
 from .prompts import class_embeddings, get_templates
 from .pseudo_mask import build_pseudo_mask_generator
 from .sliding_window import sliding_window_scores
+from .speed import apply_speed_switches
 from .text_encoder import build_text_encoder
 from .transformer_decoder import TransformerMaskDecoder
 
@@ -67,6 +68,9 @@ class PSeg(nn.Module):
         sliding_window: int = 0,
         sliding_stride: int = 224,
         pamr: Optional[PAMR] = None,
+        channels_last: bool = False,
+        compile_backbone: bool = False,
+        activation_checkpointing: bool = False,
     ):
         """
         Args:
@@ -91,6 +95,8 @@ class PSeg(nn.Module):
             sliding_window, sliding_stride: infer on square windows of this side, this far apart,
                 averaging overlapping scores (0: the whole image at once).
             pamr: refines each image's class scores with its colours before they are returned (None: off).
+            channels_last, compile_backbone, activation_checkpointing: speed switches, see
+                :func:`apply_speed_switches`.
         """
         super().__init__()
         if background_rule not in BACKGROUND_RULES:
@@ -128,6 +134,8 @@ class PSeg(nn.Module):
         self.vocabulary: Optional[List[str]] = None
         self._class_embedding_cache: Dict[Tuple[str, ...], torch.Tensor] = {}
         self.register_load_state_dict_post_hook(lambda module, keys: module._class_embedding_cache.clear())
+        self.channels_last = channels_last
+        apply_speed_switches(self, channels_last, compile_backbone, activation_checkpointing)
 
     @classmethod
     def from_config(cls, cfg):
@@ -162,6 +170,9 @@ class PSeg(nn.Module):
             "sliding_window": p.SLIDING_WINDOW,
             "sliding_stride": p.SLIDING_STRIDE,
             "pamr": PAMR(p.PAMR.ITERS, p.PAMR.DILATIONS) if p.PAMR.ENABLED else None,
+            "channels_last": p.CHANNELS_LAST,
+            "compile_backbone": p.COMPILE,
+            "activation_checkpointing": p.ACTIVATION_CHECKPOINTING,
         }
 
     @property
@@ -190,14 +201,16 @@ class PSeg(nn.Module):
     def predict_masks(self, images: torch.Tensor, all_layers: bool = False):
         """Normalised images [B, 3, H, W] -> (per decoder layer: (mask features [B, N, E], mask logits
         [B, N, H/4, W/4])). Mask features are in the joint space, not normalised."""
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         features = self.backbone(images)
         pixel_features = self.pixel_decoder(features)
         outputs = self.mask_decoder(features[self.transformer_in_feature], pixel_features, all_layers=all_layers)
         return [(self.mask_feature_head(queries, masks, pixel_features), masks) for queries, masks in outputs]
 
-    def forward(self, batched_inputs: List[dict]):
+    def forward(self, batched_inputs: List[dict], grad_cache: Optional[Callable] = None):
         if self.training:
-            return self.losses(batched_inputs)
+            return self.losses(batched_inputs, grad_cache)
         return self.inference(batched_inputs)
 
     # ------------------------------------------------------------------ training
@@ -210,19 +223,26 @@ class PSeg(nn.Module):
         targets = F.interpolate(one_hot, size=size, mode="nearest")
         return targets, targets.flatten(2).sum(-1) > 0
 
-    def losses(self, batched_inputs: List[dict]) -> Dict[str, torch.Tensor]:
+    def mask_losses(self, outputs, targets, valid, num_masks=None) -> Dict[str, torch.Tensor]:
+        """:meth:`predict_masks` outputs, pseudo-masks [B, K, h, w], valid [B, K] -> weighted mask losses."""
+        losses = self.criterion([masks for _, masks in outputs], targets, valid, num_masks)
+        return {name: self.mask_weight * value for name, value in losses.items()}
+
+    def losses(self, batched_inputs: List[dict], grad_cache: Optional[Callable] = None) -> Dict[str, torch.Tensor]:
+        """The weighted losses of a batch; ``grad_cache`` (see :mod:`pseg_d2.engine.grad_cache`) takes
+        over after the forward, as ``grad_cache(self, raw, outputs, image_emb, text_emb)``."""
         if any("text" not in x for x in batched_inputs):
             raise KeyError("P-Seg training inputs need a 'text' entry (caption token ids); use ImageTextDatasetMapper.")
         images, raw = self._preprocess(batched_inputs)
         tokens = torch.stack([x["text"] for x in batched_inputs]).to(self.device)
         outputs = self.predict_masks(images.tensor, all_layers=self.deep_supervision)
         mask_feats, last_masks = outputs[-1]
-        targets, valid = self.pseudo_mask_targets(raw, last_masks.shape[-2:])
-        losses = self.criterion([masks for _, masks in outputs], targets, valid)
-        losses = {name: self.mask_weight * value for name, value in losses.items()}
-
         image_emb = F.normalize(mask_feats.mean(1), dim=-1)
         text_emb = self.text_encoder(tokens)
+        if grad_cache is not None:
+            return grad_cache(self, raw, outputs, image_emb, text_emb)
+        targets, valid = self.pseudo_mask_targets(raw, last_masks.shape[-2:])
+        losses = self.mask_losses(outputs, targets, valid)
         logit_scale = self.scale()
         losses["loss_contrastive"] = self.contrastive_weight * self.contrastive_loss(image_emb, text_emb, logit_scale)
         storage = get_event_storage()

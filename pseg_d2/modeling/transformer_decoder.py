@@ -3,13 +3,18 @@
 import torch
 from detectron2.layers import Conv2d
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .mlp import MLP
 from .position_encoding import sine_position_encoding
 
 
 class DecoderLayer(nn.Module):
-    """Post-norm self-attention, cross-attention and FFN; positions added to queries and keys (DETR)."""
+    """Post-norm self-attention, cross-attention and FFN; positions added to queries and keys (DETR).
+
+    ``nn.MultiheadAttention`` called with ``need_weights=False`` runs ``F.scaled_dot_product_attention``
+    (fused flash / memory-efficient kernels on GPUs) in training and inference alike.
+    """
 
     def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float):
         super().__init__()
@@ -32,7 +37,8 @@ class TransformerMaskDecoder(nn.Module):
     """Queries -> per-layer (query features [B, N, C], mask logits [B, N, H, W]).
 
     Masks are mask embeddings (a 3-layer MLP of each query feature) dotted with the per-pixel
-    mask features of the pixel decoder.
+    mask features of the pixel decoder. With ``checkpoint_layers`` (MODEL.PSEG.ACTIVATION_CHECKPOINTING)
+    each layer's activations are recomputed in backward instead of stored.
     """
 
     def __init__(self, in_channels: int, hidden_dim: int, mask_dim: int, num_queries: int, num_layers: int,
@@ -43,6 +49,7 @@ class TransformerMaskDecoder(nn.Module):
         self.layers = nn.ModuleList([DecoderLayer(hidden_dim, heads, ffn_dim, dropout) for _ in range(num_layers)])
         self.out_norm = nn.LayerNorm(hidden_dim)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, num_layers=3)
+        self.checkpoint_layers = False
 
     def forward(self, feature: torch.Tensor, mask_features: torch.Tensor, all_layers: bool = True):
         """
@@ -60,7 +67,10 @@ class TransformerMaskDecoder(nn.Module):
         tgt = torch.zeros_like(query_pos)
         outputs = []
         for i, layer in enumerate(self.layers):
-            tgt = layer(tgt, query_pos, memory, memory_pos)
+            if self.checkpoint_layers and torch.is_grad_enabled():
+                tgt = checkpoint(layer, tgt, query_pos, memory, memory_pos, use_reentrant=False)
+            else:
+                tgt = layer(tgt, query_pos, memory, memory_pos)
             if all_layers or i == len(self.layers) - 1:
                 queries = self.out_norm(tgt)
                 masks = torch.einsum("bqc,bchw->bqhw", self.mask_embed(queries), mask_features)

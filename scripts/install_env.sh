@@ -36,6 +36,20 @@ else
   pip install -q --no-deps "$tmp/sal_detectron2-$D2_VERSION-py3-none-any.whl"
 fi
 
+# Headless Chromium and its WebDriver for tests/test_web_demo.py (Debian packages; the test skips without them).
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+  echo "[install] keeping the installed chromium and chromedriver"
+elif ! command -v apt-get >/dev/null; then
+  echo "[install] WARNING: no apt-get: install chromium and chromedriver yourself for tests/test_web_demo.py" >&2
+elif [ "$(id -u)" != 0 ]; then
+  echo "[install] WARNING: not root: run 'sudo apt-get install chromium chromium-driver' for tests/test_web_demo.py" >&2
+else
+  echo "[install] chromium and chromium-driver (apt-get)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >/dev/null; } \
+    || echo "[install] WARNING: apt-get could not install chromium chromium-driver; tests/test_web_demo.py will skip" >&2
+fi
+
 echo "[install] pseg_d2 (editable)"
 pip install -q --no-deps --no-build-isolation -e .
 "$VENV/bin/python" -c "import detectron2, pseg_d2, torch; print('[install] ok: torch', torch.__version__, '| detectron2', detectron2.__version__)"

@@ -73,7 +73,7 @@ def segment(
     use_pamr: bool,
 ) -> Tuple[np.ndarray, str]:
     """One query of the page: image [H, W, 3] uint8 RGB and the page's settings -> the overlay with a legend
-    [h, w, 3] uint8 RGB and a line naming each class with its share of the pixels. Sets the model's
+    [h, w, 3] uint8 RGB and a line naming the classes found, largest share of the pixels first. Sets the model's
     background rule, threshold and PAMR for this query. Bad input raises ``gr.Error`` (shown on the page)."""
     if image is None:
         raise gr.Error("Upload an image first.")
@@ -99,7 +99,8 @@ def segment(
     seconds = time.perf_counter() - start
     overlay = overlay_with_legend(image, labels, vocab.classes, palette(len(vocab)), display_scale(*labels.shape))
     shares = np.bincount(labels.ravel(), minlength=len(vocab)) / labels.size
-    summary = ", ".join(f"{name} {100 * share:.1f}%" for name, share in zip(vocab.classes, shares))
+    summary = ", ".join(f"{vocab.classes[c]} {100 * shares[c]:.1f}%" for c in np.argsort(-shares, kind="stable")
+                        if shares[c])
     return overlay, f"{summary} ({image.shape[1]} x {image.shape[0]} pixels, {seconds:.2f} s)"
 
 
@@ -112,7 +113,8 @@ def build_app(predictor: PSegPredictor) -> gr.Blocks:
                     "Background words all count as the background class.")
         with gr.Row():
             with gr.Column():
-                image = gr.Image(type="numpy", image_mode="RGB", sources=["upload"], label="image", elem_id="image")
+                image = gr.Image(type="numpy", image_mode="RGB", sources=["upload"], height=MIN_DISPLAY_SIDE,
+                                 label="image", elem_id="image")
                 vocabulary = gr.Textbox(label="vocabulary", placeholder="person; man; woman, dog, sky",
                                         elem_id="vocabulary")
                 background_words = gr.Textbox(label="background words", placeholder="wall; floor",

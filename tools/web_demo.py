@@ -37,6 +37,8 @@ BACKGROUND_CHOICES = ("prompt", "threshold", "none")
 MIN_DISPLAY_SIDE = 256
 # System fonts: the default theme would fetch its fonts from the internet.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+# The uploaded image fills its box, small images with sharp pixels.
+CSS = "#image img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}"
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -139,7 +141,7 @@ def build_app(predictor: PSegPredictor) -> gr.Blocks:
 def launch(app: gr.Blocks, port: int, block: bool = True):
     """Serve the page on 127.0.0.1:``port``; ``block=False`` returns once it is up (``app.close()`` stops it)."""
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=not block, ssr_mode=False,
-               theme=THEME, quiet=not block)
+               theme=THEME, css=CSS, quiet=not block)
 
 
 def main(argv=None):

@@ -133,6 +133,7 @@ def build_app(predictor: PSegPredictor) -> gr.Blocks:
                                    elem_id="overlay")
                 summary = gr.Textbox(label="classes", interactive=False, elem_id="summary")
         inputs = [image, vocabulary, background_words, background, threshold, use_pamr]
+        # Gradio runs one query of this event at a time, so the model settings of queries do not mix.
         gr.on([button.click, vocabulary.submit], lambda *values: segment(predictor, pamr, *values), inputs,
               [overlay, summary])
     return app

@@ -7,6 +7,7 @@ from .losses import dice_loss, pairwise_dice_cost, pairwise_focal_cost, sigmoid_
 from .mask_features import MaskFeatureHead
 from .matcher import HungarianMatcher
 from .meta_arch import PSeg
+from .pamr import PAMR
 from .pixel_decoder import PIXEL_DECODER_REGISTRY, FPNPixelDecoder
 from .prompts import PROMPT_TEMPLATES, class_embeddings, check_vocabulary
 from .pseudo_mask import (

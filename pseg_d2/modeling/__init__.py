@@ -1,5 +1,6 @@
 """P-Seg's model parts; importing registers the meta-architecture, backbones and components."""
 from . import backbone  # noqa: F401  (registers build_timm_swin_backbone)
+from . import heads  # noqa: F401  (registers UperNetHead)
 from .combine import combine_masks
 from .contrastive import ContrastiveLoss
 from .criterion import MaskCriterion

@@ -7,6 +7,8 @@ from . import data, modeling  # noqa: F401  (registration)
 from .config import add_pseg_config
 from .engine import PSegPredictor, PSegTrainer
 from .modeling import PSeg
+from .selftrain import PSegPlusTrainer, add_pseg_plus_config
 from .vocabulary import Vocabulary
 
-__all__ = ["add_pseg_config", "PSeg", "PSegPredictor", "PSegTrainer", "Vocabulary"]
+__all__ = ["add_pseg_config", "add_pseg_plus_config", "PSeg", "PSegPlusTrainer", "PSegPredictor", "PSegTrainer",
+           "Vocabulary"]

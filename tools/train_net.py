@@ -3,6 +3,7 @@
 
     tools/train_net.py --config-file configs/pseg_swin_s.yaml --num-gpus 8
     tools/train_net.py --config-file configs/pseg_swin_s.yaml --eval-only MODEL.WEIGHTS model_final.pth
+    tools/train_net.py --config-file configs/pseg_plus/voc.yaml --num-gpus 8   # P-Seg+ (SemanticSegmentor)
 """
 import logging
 
@@ -12,7 +13,7 @@ from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from pseg_d2 import PSegTrainer, add_pseg_config
+from pseg_d2 import PSegPlusTrainer, PSegTrainer, add_pseg_config, add_pseg_plus_config
 from pseg_d2.engine import PSegCheckpointer
 from pseg_d2.engine.checkpoint import require_weights_file
 from pseg_d2.utils.distributed import finish_distributed
@@ -21,6 +22,7 @@ from pseg_d2.utils.distributed import finish_distributed
 def setup(args):
     cfg = get_cfg()
     add_pseg_config(cfg)
+    add_pseg_plus_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
@@ -34,14 +36,16 @@ def setup(args):
 
 def main(args):
     cfg = setup(args)
+    # P-Seg+ configs use Detectron2's SemanticSegmentor; everything else is P-Seg.
+    Trainer = PSegPlusTrainer if cfg.MODEL.META_ARCHITECTURE == "SemanticSegmentor" else PSegTrainer
     if args.eval_only:
         if not args.resume:
             require_weights_file(cfg.MODEL.WEIGHTS)
-        model = PSegTrainer.build_model(cfg)
+        model = Trainer.build_model(cfg)
         PSegCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        results = PSegTrainer.test(cfg, model)
+        results = Trainer.test(cfg, model)
     else:
-        trainer = PSegTrainer(cfg)
+        trainer = Trainer(cfg)
         trainer.resume_or_load(resume=args.resume)
         results = trainer.train()
     finish_distributed()

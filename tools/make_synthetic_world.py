@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pseg_d2.data.synthetic import WorldSpec, write_world  # noqa: E402
+from pseg_d2.data.synthetic import TRAIN_IMAGES, WorldSpec, write_train_images, write_world  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,6 +23,8 @@ def parse_args(argv=None):
     parser.add_argument("--num-train", type=int, default=30000)
     parser.add_argument("--num-val", type=int, default=500)
     parser.add_argument("--num-heldout", type=int, default=300)
+    parser.add_argument("--num-train-images", type=int, default=0,
+                        help="also write the first N training samples as PNGs (train_images/, for P-Seg+)")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=1000, help="samples per training shard")
@@ -37,6 +39,8 @@ def main(argv=None):
                           num_train=args.num_train, num_val=args.num_val,
                           num_heldout=args.num_heldout, shard_size=args.shard_size,
                           workers=args.workers)
+    if args.num_train_images:
+        records[TRAIN_IMAGES] = write_train_images(args.root, args.num_train_images, args.workers)
     print(json.dumps({split: r["count"] for split, r in records.items()}), "->", args.root)
 
 

@@ -6,7 +6,9 @@ Registers, for the root ``$DETECTRON2_DATASETS/synthetic``:
 - ``synthetic_colors_val``: the same images, classes "background" + colour names;
 - ``synthetic_heldout_val``: held-out images (only never-trained (colour, shape) pairs),
   colour vocabulary;
-- ``synthetic_heldout_shapes_val``: the held-out images, shape vocabulary.
+- ``synthetic_heldout_shapes_val``: the held-out images, shape vocabulary;
+- ``synthetic_colors_train`` / ``synthetic_shapes_train``: the first training images (the shards'
+  pictures, written by ``--num-train-images``), for pseudo-labelling (P-Seg+), with ground truth.
 
 Nothing is read at registration; loading a split that has not been generated raises a
 FileNotFoundError that names the generator command.
@@ -18,6 +20,7 @@ from typing import Dict, List, Tuple
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..synthetic.world import COLORS, SHAPES
+from ..synthetic.writer import TRAIN_IMAGES
 from .catalog_utils import unregister
 
 # name -> (split, vocabulary)
@@ -26,6 +29,8 @@ SYNTHETIC_DATASETS: Dict[str, Tuple[str, str]] = {
     "synthetic_colors_val": ("val", "colors"),
     "synthetic_heldout_val": ("heldout", "colors"),
     "synthetic_heldout_shapes_val": ("heldout", "shapes"),
+    "synthetic_colors_train": (TRAIN_IMAGES, "colors"),
+    "synthetic_shapes_train": (TRAIN_IMAGES, "shapes"),
 }
 BACKGROUND_COLOR = [20, 20, 20]
 SHAPE_COLORS = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
@@ -45,8 +50,9 @@ def synthetic_colors(vocabulary: str) -> List[List[int]]:
 
 
 def _missing(root: str, split: str, what: str) -> str:
+    extra = " --num-train-images <N>" if split == TRAIN_IMAGES else ""
     return (f"synthetic split '{split}' is missing or unfinished ({what} not found); "
-            f"generate it with: python tools/make_synthetic_world.py --root {root}")
+            f"generate it with: python tools/make_synthetic_world.py --root {root}{extra}")
 
 
 def load_synthetic_sem_seg(root: str, split: str, vocabulary: str) -> List[dict]:

@@ -23,11 +23,11 @@ from .world import (
     sample_scene,
     semantic_labels,
 )
-from .writer import load_spec, train_shards, write_world
+from .writer import TRAIN_IMAGES, load_spec, train_shards, write_train_images, write_world
 
 __all__ = [
     "COLORS", "HELDOUT_PAIRS", "SCENE_KINDS", "SHAPES", "SPLIT_IDS", "TEXTURES",
     "Background", "Sample", "Scene", "SceneObject", "WorldSpec", "allowed_pairs",
     "generate_sample", "make_caption", "plural", "render_scene", "sample_scene",
-    "semantic_labels", "load_spec", "train_shards", "write_world",
+    "semantic_labels", "TRAIN_IMAGES", "load_spec", "train_shards", "write_train_images", "write_world",
 ]

@@ -13,6 +13,8 @@ Layout under ``root``::
     {val,heldout}/colors/000000.png          1..S shape ids / 1..C colour ids (table order)
     {val,heldout}/objects.json               per image: caption and objects
     {val,heldout}/DONE
+    train_images/...                         optional (write_train_images): the first N training
+                                             samples laid out as val, for pseudo-labelling
 
 Every file is written under a temporary name and moved into place with ``os.replace``, so
 an interrupted run leaves no half-written file. A split whose DONE marker matches the
@@ -38,6 +40,7 @@ from tqdm import tqdm
 from .world import WorldSpec, generate_sample
 
 EVAL_CHUNK = 200
+TRAIN_IMAGES = "train_images"
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -198,6 +201,27 @@ def write_world(root: str, spec: WorldSpec = WorldSpec(), num_train: int = 30000
         _write_json(done_path, record)
         records[split] = record
     return records
+
+
+def write_train_images(root: str, count: int, workers: Optional[int] = None, progress: bool = True) -> dict:
+    """The first ``count`` training samples of the world under ``root`` (the shards' pictures) as
+    ``root/train_images/{images,shapes,colors}/*.png``, laid out as val: unlabelled images for
+    pseudo-labelling, with ground truth to score the pseudo labels. Resumable; returns the DONE record."""
+    spec = load_spec(root)
+    split_dir = os.path.join(root, TRAIN_IMAGES)
+    done_path = os.path.join(split_dir, "DONE")
+    record = {"split": "train", "count": count, "spec": spec.to_dict()}
+    done = _read_json(done_path)
+    if done == record:
+        return done
+    if done is not None:
+        os.remove(done_path)
+    os.makedirs(split_dir, exist_ok=True)
+    _remove_temporaries(split_dir)
+    with tqdm(total=count, desc=f"synthetic {TRAIN_IMAGES}", unit="img", disable=not progress) as bar:
+        _write_eval(split_dir, spec, "train", count, workers or min(4, os.cpu_count() or 1), bar)
+    _write_json(done_path, record)
+    return record
 
 
 def load_spec(root: str) -> WorldSpec:

@@ -1,18 +1,22 @@
 """P-Seg+: ViT pyramid, UperNet + SemanticSegmentor, layer-wise lr decay, MAE loading, pseudo labels."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import timm
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.modeling import build_model
 from PIL import Image
 
-from conftest import tiny_cfg
+from conftest import TINY_CONFIG, tiny_cfg
 from pseg_d2 import add_pseg_config, add_pseg_plus_config
 from pseg_d2.data.datasets.catalog_utils import unregister
+from pseg_d2.data.synthetic import WorldSpec, write_train_images, write_world
 from pseg_d2.modeling.backbone import ViTPyramid
 from pseg_d2.selftrain import build_layer_decay_adamw, generate_pseudo_labels, layer_decay_param_groups, register_pseudo_labels
 from pseg_d2.selftrain.pseudo_labels import MANIFEST, write_manifest
@@ -254,3 +258,36 @@ def test_pseudo_labels_register_as_a_dataset(tmp_path, teacher, images):
     finally:
         unregister("fake_train")
         unregister("fake_train_pseudo")
+
+
+# ------------------------------------------------------------------ the tools, end to end
+def _tool(script, args, data_root, num_gpus=1):
+    env = dict(os.environ, DETECTRON2_DATASETS=str(data_root), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, script, "--num-gpus", str(num_gpus)] + args, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_generate_on_two_processes_then_train_pseg_plus(tmp_path):
+    data = tmp_path / "d2data"
+    write_world(str(data / "synthetic"), WorldSpec(size=64), num_train=24, num_val=4, num_heldout=2, shard_size=24,
+                workers=1, progress=False)
+    write_train_images(str(data / "synthetic"), 7, workers=1, progress=False)
+    DetectionCheckpointer(build_model(tiny_cfg()), save_dir=str(tmp_path)).save("pseg")
+    generate = ["--config-file", TINY_CONFIG, "--dataset", "synthetic_colors_train", "--batch-size", "2"]
+    opts = ["MODEL.WEIGHTS", str(tmp_path / "pseg.pth"), "INPUT.MIN_SIZE_TEST", "64", "DATALOADER.NUM_WORKERS", "0"]
+    one, two = tmp_path / "one" / "synthetic_colors_train", tmp_path / "two" / "synthetic_colors_train"
+    _tool("tools/generate_pseudo_labels.py", generate + ["--output", str(one)] + opts, data)
+    _tool("tools/generate_pseudo_labels.py", generate + ["--output", str(two)] + opts, data, num_gpus=2)
+    assert len(outputs(one)) == 7 + 1 and outputs(one) == outputs(two)  # labels + manifest
+
+    out = tmp_path / "plus"
+    log = _tool("tools/train_net.py", [
+        "--config-file", "configs/pseg_plus/synthetic.yaml", "MODEL.VIT.EMBED_DIM", "32", "MODEL.SEM_SEG_HEAD.CONVS_DIM",
+        "16", "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "4", "DATASETS.PSEUDO_LABELS_ROOT", str(tmp_path / "one"),
+        "DATASETS.TEST", '("synthetic_colors_val",)', "OUTPUT_DIR", str(out)], data)
+    assert (out / "model_final.pth").exists()
+    assert "PSegPlusTrainer" in log or "UperNetHead" in log
+    assert "mIoU" in log

@@ -16,7 +16,8 @@ from PIL import Image
 from conftest import TINY_CONFIG, tiny_cfg
 from pseg_d2 import add_pseg_config, add_pseg_plus_config
 from pseg_d2.data.datasets.catalog_utils import unregister
-from pseg_d2.data.synthetic import WorldSpec, write_train_images, write_world
+from pseg_d2.data.datasets.register_synthetic import register_synthetic
+from pseg_d2.data.synthetic import WorldSpec, generate_sample, write_train_images, write_world
 from pseg_d2.modeling.backbone import ViTPyramid
 from pseg_d2.selftrain import build_layer_decay_adamw, generate_pseudo_labels, layer_decay_param_groups, register_pseudo_labels
 from pseg_d2.selftrain.pseudo_labels import MANIFEST, write_manifest
@@ -291,3 +292,23 @@ def test_generate_on_two_processes_then_train_pseg_plus(tmp_path):
     assert (out / "model_final.pth").exists()
     assert "PSegPlusTrainer" in log or "UperNetHead" in log
     assert "mIoU" in log
+
+
+def test_synthetic_train_images_are_the_shards_pictures(tmp_path):
+    root = tmp_path / "synthetic"
+    write_world(str(root), WorldSpec(size=32), num_train=8, num_val=2, num_heldout=2, shard_size=8, workers=1,
+                progress=False)
+    write_train_images(str(root), 3, workers=1, progress=False)
+    sample = generate_sample(WorldSpec(size=32), "train", 2)  # what shard-000000.tar holds as sample 2
+    assert np.array_equal(np.asarray(Image.open(root / "train_images" / "images" / "000002.png")), sample.image)
+    assert np.array_equal(np.asarray(Image.open(root / "train_images" / "colors" / "000002.png")), sample.color_label)
+    default = os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"), "synthetic")
+    try:
+        register_synthetic(str(root))
+        assert len(DatasetCatalog.get("synthetic_shapes_train")) == 3
+        assert MetadataCatalog.get("synthetic_colors_train").stuff_classes == MetadataCatalog.get("synthetic_colors_val").stuff_classes
+        register_synthetic(str(tmp_path / "absent"))
+        with pytest.raises(FileNotFoundError, match="--num-train-images"):
+            DatasetCatalog.get("synthetic_colors_train")
+    finally:
+        register_synthetic(default)

@@ -77,3 +77,35 @@ def test_images_of_different_sizes_are_refused():
         grad_cached_backward(model, inputs, micro_batch=2)
     with EventStorage(), pytest.raises(ValueError, match="must be > 0"):
         grad_cached_backward(model, inputs, micro_batch=0)
+
+
+def _distributed_worker(out_dir):
+    from pseg_d2.engine import create_ddp_model
+    from pseg_d2.utils.distributed import finish_distributed
+
+    rank = torch.distributed.get_rank()
+    torch.manual_seed(0)  # the same initial weights on both ranks
+    model = create_ddp_model(build_model(tiny_cfg("MODEL.RESNETS.NORM", "GN")).train(), broadcast_buffers=False)
+    torch.manual_seed(10 + rank)
+    inputs = _inputs(4)
+    with EventStorage() as storage:
+        sum(model(inputs).values()).backward()
+        plain = _take_grads(model.module)
+        grad_cached_backward(model, inputs, micro_batch=3)  # micro-batches of 3 and 1
+        cached = _take_grads(model.module)
+        pairs = storage.history("contrastive_pairs").latest()
+    torch.save({"plain": plain, "cached": cached, "pairs": pairs}, f"{out_dir}/rank{rank}.pt")
+    finish_distributed()
+
+
+@pytest.mark.slow
+def test_micro_batching_under_ddp_gives_the_all_reduced_full_batch_gradients(tmp_path):
+    from detectron2.engine import launch
+
+    launch(_distributed_worker, 2, dist_url="auto", args=(str(tmp_path),))
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    for result in ranks:
+        assert result["pairs"] == 8  # negatives gathered from both ranks in the cached loss too
+        _assert_same_grads(result["cached"], result["plain"])
+    # DDP all-reduced the gradients: both ranks hold the same ones.
+    _assert_same_grads(ranks[1]["cached"], ranks[0]["cached"])

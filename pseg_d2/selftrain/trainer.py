@@ -5,7 +5,7 @@ import logging
 import os
 import weakref
 
-from detectron2.data import MetadataCatalog, build_detection_train_loader
+from detectron2.data import DatasetMapper, MetadataCatalog, build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.evaluation import SemSegEvaluator
 from detectron2.solver.build import maybe_add_gradient_clipping
@@ -53,6 +53,12 @@ class PSegPlusTrainer(DefaultTrainer):
         for name in cfg.DATASETS.TRAIN:
             check_classes(cfg, name)
         return build_detection_train_loader(cfg, mapper=SemSegTrainMapper(cfg))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        """Test-time resize only; TEST.IMS_PER_BATCH images per batch."""
+        return build_detection_test_loader(cfg, dataset_name, mapper=DatasetMapper(cfg, is_train=False),
+                                           batch_size=cfg.TEST.IMS_PER_BATCH)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

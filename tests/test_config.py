@@ -4,12 +4,13 @@ import pytest
 import yaml
 from detectron2.config import get_cfg
 
-from pseg_d2 import add_pseg_config
+from pseg_d2 import add_pseg_config, add_pseg_plus_config
 
 
 def _cfg():
     cfg = get_cfg()
     add_pseg_config(cfg)
+    add_pseg_plus_config(cfg)
     return cfg
 
 
@@ -17,7 +18,8 @@ def _cfg():
 def test_every_shipped_config_merges(path):
     cfg = _cfg()
     cfg.merge_from_file(path)
-    assert cfg.MODEL.META_ARCHITECTURE == "PSeg"
+    expected = "SemanticSegmentor" if path.startswith("configs/pseg_plus/") else "PSeg"  # P-Seg+ is Detectron2's
+    assert cfg.MODEL.META_ARCHITECTURE == expected
 
 
 def test_config_round_trips_through_yaml(tmp_path):

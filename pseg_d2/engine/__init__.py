@@ -1,4 +1,5 @@
 """Training and evaluation loop, checkpoints, and the single-image predictor."""
 from .checkpoint import PSegCheckpointer
 from .predictor import PSegPredictor
-from .trainer import PSegTrainer, create_ddp_model
+from .base_trainer import BaseTrainer, create_ddp_model
+from .trainer import PSegTrainer

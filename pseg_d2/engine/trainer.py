@@ -1,41 +1,19 @@
-"""``PSegTrainer``: Detectron2's ``DefaultTrainer`` with P-Seg's data, optimiser and evaluators."""
+"""``PSegTrainer``: the :class:`BaseTrainer` with P-Seg's image-text data, optimiser and evaluators."""
 import logging
 import os
-import weakref
 from collections import Counter
 
 import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
-from detectron2.engine import DefaultTrainer, HookBase, TrainerBase
+from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.engine import HookBase
 from detectron2.evaluation import SemSegEvaluator
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
-from torch.nn.parallel import DistributedDataParallel
 
 from ..data import VocabularyDatasetMapper, build_image_text_train_loader
 from ..data.image_text_loader import restart_data_order
 from ..data.skips import SkipAccounting
-from .checkpoint import PSegCheckpointer, require_weights_file
-from .step_seed import StepSeedHook
-from .train_loop import build_train_loop
-
-
-def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
-    """Wrap in DDP when distributed; CPU models get ``device_ids=None`` (Detectron2 passes a GPU id)."""
-    if comm.get_world_size() == 1:
-        return model
-    device_ids = [comm.get_local_rank()] if next(model.parameters()).is_cuda else None
-    return DistributedDataParallel(model, device_ids=device_ids, **kwargs)
-
-
-def check_test_datasets(cfg) -> None:
-    """Raise a ``KeyError`` listing the registered names if a ``DATASETS.TEST`` entry is unknown."""
-    unknown = [name for name in cfg.DATASETS.TEST if name not in DatasetCatalog.list()]
-    if unknown:
-        raise KeyError(
-            f"DATASETS.TEST names unregistered datasets {unknown}; registered: {sorted(DatasetCatalog.list())}"
-        )
+from .base_trainer import BaseTrainer
 
 
 class SkipCountLogger(HookBase):
@@ -67,33 +45,9 @@ class SkipCountLogger(HookBase):
         )
 
 
-class PSegTrainer(DefaultTrainer):
+class PSegTrainer(BaseTrainer):
     """Trains on image-text shards; evaluates every ``DATASETS.TEST`` entry with ``SemSegEvaluator``,
     querying the model with that dataset's class names."""
-
-    def __init__(self, cfg):
-        # DefaultTrainer.__init__ with one change: create_ddp_model above, so CPU (gloo) runs work.
-        TrainerBase.__init__(self)
-        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
-            setup_logger()
-        check_test_datasets(cfg)  # before training, not hours later at the first evaluation
-        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
-        model = self.build_model(cfg)
-        optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model, broadcast_buffers=False)
-        self._trainer = build_train_loop(cfg, model, data_loader, optimizer)  # AMP, gradient caching
-        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = PSegCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
-        self.start_iter = 0
-        self.max_iter = cfg.SOLVER.MAX_ITER
-        self.cfg = cfg
-        self.register_hooks(self.build_hooks())
-
-    def train(self):
-        """Train, then return the final evaluation results (``{dataset: {"sem_seg": ...}}``, or None)."""
-        super().train()
-        return getattr(self, "_last_eval_results", None)
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -101,16 +55,12 @@ class PSegTrainer(DefaultTrainer):
 
     def build_hooks(self):
         hooks = super().build_hooks()
-        base_seed = self.cfg.SEED if self.cfg.SEED >= 0 else comm.shared_random_seed()
-        hooks.insert(0, StepSeedHook(base_seed))
         hooks.insert(1, SkipCountLogger(self._trainer.data_loader))  # before the writers, which come last
         return hooks
 
     def resume_or_load(self, resume=True):
         """Load weights, or resume the whole run; a resumed run replays or redraws its data order
         (``DATALOADER.RESUME_REPLAY``), so it never reads the first run's first batches again."""
-        if not (resume and self.checkpointer.has_checkpoint()):
-            require_weights_file(self.cfg.MODEL.WEIGHTS)
         super().resume_or_load(resume=resume)
         if self.start_iter == 0:
             return

@@ -8,9 +8,6 @@ import urllib.request
 import gradio as gr
 import numpy as np
 import pytest
-import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.modeling import build_model
 from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -24,19 +21,10 @@ from pseg_d2.data.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.utils.visualize import overlay_with_legend, palette
 from pseg_d2.vocabulary import Vocabulary
-from test_predictor_demo import BACKGROUND_WORDS, VOCABULARY, load_script
+from test_predictor_demo import BACKGROUND_WORDS, VOCABULARY, load_script, weights  # noqa: F401  (fixture)
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 CHROMEDRIVER = shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A randomly initialised tiny model, saved as a Detectron2 checkpoint."""
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("weights")
-    DetectionCheckpointer(build_model(tiny_cfg()), save_dir=str(folder)).save("tiny")
-    return str(folder / "tiny.pth")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def parse_args():
     p.add_argument("--output", default="output/demo_plus")
     p.add_argument("--config-file", default="configs/pseg_plus/synthetic.yaml")
     p.add_argument("--root", default=os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"), "synthetic"))
-    p.add_argument("--num-train-images", type=int, default=1000, help="synthetic train images to pseudo-label")
+    p.add_argument("--num-train-images", type=int, default=4000, help="synthetic train images to pseudo-label")
     p.add_argument("--vocabularies", nargs="+", default=["colors"], choices=sorted(VOCABULARIES))
     p.add_argument("opts", nargs=argparse.REMAINDER, help="P-Seg+ config overrides, KEY VALUE pairs")
     return p.parse_args()

@@ -12,6 +12,7 @@ Label maps are uint8 PNGs (class ids; 255 = ignored) named after the images, in 
 import json
 import logging
 import os
+from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -35,13 +36,9 @@ def label_paths(dataset_dicts: Sequence[dict], output_dir: str) -> List[str]:
     """``<output_dir>/<image file stem>.png`` per dict; two images with one stem are an error."""
     paths = [os.path.join(output_dir, os.path.splitext(os.path.basename(d["file_name"]))[0] + ".png")
              for d in dataset_dicts]
-    if len(set(paths)) != len(paths):
-        seen, dup = set(), None
-        for d, p in zip(dataset_dicts, paths):
-            if p in seen:
-                dup = d["file_name"]
-                break
-            seen.add(p)
+    counts = Counter(paths)
+    if len(counts) != len(paths):
+        dup = next(d["file_name"] for d, p in zip(dataset_dicts, paths) if counts[p] > 1)
         raise ValueError(f"Two images share the file name stem of {dup!r}: their pseudo labels would collide")
     return paths
 
@@ -68,10 +65,6 @@ def write_png_atomic(path: str, labels: np.ndarray) -> None:
     tmp = path + ".tmp"
     Image.fromarray(labels, mode="L").save(tmp, format="PNG")
     os.replace(tmp, path)
-
-
-def _as_list(batch: list) -> list:
-    return batch
 
 
 class _ImageInputs(Dataset):
@@ -112,7 +105,7 @@ def generate_pseudo_labels(
     todo = [b for b in batches if not all(os.path.exists(paths[i]) for i in b)]
     logger.info(f"rank {rank}: {len(batches)} batches of {len(paths)} images, {len(batches) - len(todo)} already done")
     loader = DataLoader(_ImageInputs(dataset_dicts, mapper, vocabulary), batch_sampler=todo,
-                        collate_fn=_as_list, num_workers=num_workers)
+                        collate_fn=list, num_workers=num_workers)
     written = 0
     model.eval()
     for indices, inputs in tqdm(zip(todo, loader), total=len(todo), desc="pseudo labels", unit="batch",

@@ -1,6 +1,6 @@
 """Swin Transformer from timm as a Detectron2 ``Backbone`` (res2..res5, strides 4..32)."""
 import timm
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone, ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from timm.models.swin_transformer import checkpoint_filter_fn
 
 from ..weights import load_local_weights
@@ -37,12 +37,6 @@ class TimmSwin(Backbone):
         maps = self.model.forward_intermediates(x, indices=4, intermediates_only=True)
         outputs = dict(zip(STAGE_NAMES, maps))
         return {name: outputs[name] for name in self._out_features}
-
-    def output_shape(self):
-        return {
-            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
-            for name in self._out_features
-        }
 
 
 @BACKBONE_REGISTRY.register()

@@ -2,7 +2,7 @@
 import math
 
 import timm
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone, ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
 from ..weights import load_local_weights
 
@@ -27,12 +27,6 @@ class TimmConvNet(Backbone):
     def forward(self, x):
         """[B, 3, H, W] -> {res_k: [B, C_k, H / 2^k, W / 2^k]}."""
         return dict(zip(self._out_features, self.model(x)))
-
-    def output_shape(self):
-        return {
-            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
-            for name in self._out_features
-        }
 
 
 @BACKBONE_REGISTRY.register()

@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence
 import timm
 import torch
 from detectron2.layers import get_norm
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone, ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
@@ -102,12 +102,6 @@ class ViTPyramid(Backbone):
         """[B, 3, H, W] (H, W multiples of the patch) -> {name: [B, D, H / s, W / s]}."""
         maps: List[torch.Tensor] = self.vit.forward_intermediates(x, indices=self.out_indices, intermediates_only=True)
         return {name: level(m) for name, level, m in zip(self._out_features, self.levels, maps)}
-
-    def output_shape(self):
-        return {
-            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
-            for name in self._out_features
-        }
 
 
 @BACKBONE_REGISTRY.register()

@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny configs built in code."""
+"""Shared fixtures: tiny configs built in code, and a tiny model's checkpoint."""
 import pytest
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
+from detectron2.modeling import build_model
 
 import pseg_d2  # noqa: F401  (registers everything)
 from pseg_d2 import add_pseg_config
@@ -16,6 +18,15 @@ def tiny_cfg(*opts):
     cfg.MODEL.DEVICE = "cpu"
     cfg.merge_from_list(list(opts))
     return cfg
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A randomly initialised tiny model, saved as a Detectron2 checkpoint."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("weights")
+    DetectionCheckpointer(build_model(tiny_cfg()), save_dir=str(folder)).save("tiny")
+    return str(folder / "tiny.pth")
 
 
 @pytest.fixture(autouse=True)

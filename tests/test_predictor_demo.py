@@ -5,10 +5,8 @@ import os
 import numpy as np
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
-from detectron2.modeling import build_model
 from PIL import Image
 
 from conftest import TINY_CONFIG, tiny_cfg
@@ -29,15 +27,6 @@ def load_script(relative_path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A randomly initialised tiny model, saved as a Detectron2 checkpoint."""
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("weights")
-    DetectionCheckpointer(build_model(tiny_cfg()), save_dir=str(folder)).save("tiny")
-    return str(folder / "tiny.pth")
 
 
 @pytest.fixture(scope="module")

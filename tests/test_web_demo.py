@@ -21,7 +21,7 @@ from pseg_d2.data.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.utils.visualize import overlay_with_legend, palette
 from pseg_d2.vocabulary import Vocabulary
-from test_predictor_demo import BACKGROUND_WORDS, VOCABULARY, load_script, weights  # noqa: F401  (fixture)
+from test_predictor_demo import BACKGROUND_WORDS, VOCABULARY, load_script
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -122,6 +122,10 @@ def add_pseg_config(cfg):
     cfg.DATALOADER.RESUME_REPLAY = False
     cfg.INPUT.CROP_SIZE = 224
     cfg.INPUT.CROP_SCALE = (0.5, 1.0)
+    # Where training JPEGs are decoded: "cpu" (PIL, in the loader workers) or "cuda" (the workers read
+    # only the header and draw the crop; the training step decodes the batch with nvjpeg, or with
+    # torchvision on the CPU when CUDA is not available). Other formats are always decoded in the workers.
+    cfg.INPUT.DECODE_DEVICE = "cpu"
     # Caption preprocessing: "raw" or "nouns_verbs" (keep nouns and verbs, as GroupViT and the paper).
     cfg.INPUT.CAPTION_MODE = "raw"
     # Evaluation input: the short side is resized to this (448 in the paper, as GroupViT).

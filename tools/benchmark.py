@@ -6,12 +6,14 @@
     tools/benchmark.py train-step --opts MODEL.PSEG.CHANNELS_LAST True
     tools/benchmark.py inference                           # cached vocabulary vs re-encoded each call
     tools/benchmark.py loader --workers 2                  # webdataset loader, N workers vs 0
+    tools/benchmark.py loader --decode-device cuda         # JPEGs decoded on the GPU after the loader vs in the workers
 
 Every variant runs in a fresh process (so peak-memory figures are its own): images/s, ms/image and
 peak memory (CUDA: ``torch.cuda.max_memory_allocated``; CPU: growth of the process's maximum resident
 set size over the timed loop, from ``resource``). The last line is the ratio to the baseline.
 """
 import argparse
+import io
 import itertools
 import json
 import os
@@ -19,6 +21,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -61,12 +64,18 @@ def parse_args(argv=None):
     parser.add_argument("--vocabulary-size", type=int, default=20, help="inference: classes per query")
     parser.add_argument("--workers", type=int, default=2, help="loader: workers of the candidate")
     parser.add_argument("--num-train", type=int, default=2048, help="loader: synthetic training pairs to generate")
+    parser.add_argument("--decode-device", choices=["cpu", "cuda"],
+                        help="loader: JPEG shards, N workers in both variants; the baseline decodes in the workers "
+                             "(PIL), ours with INPUT.DECODE_DEVICE cuda: the workers read headers and decode_batch "
+                             "decodes after the loader on this device (cuda falls back to the CPU without CUDA)")
     parser.add_argument("--variant", choices=["baseline", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--world", help=argparse.SUPPRESS)
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides, KEY VALUE pairs")
     args = parser.parse_args(argv)
     if args.amp and args.command not in ("train-step", "inference"):
         parser.error("--amp applies to train-step and inference")
+    if args.decode_device and args.command != "loader":
+        parser.error("--decode-device applies to loader")
     if args.iters < 1 or args.warmup < 0 or args.repeats < 1:
         parser.error("--iters and --repeats must be >= 1 and --warmup >= 0")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -255,32 +264,69 @@ def run_inference(args):
 
 # ---------------------------------------------------------------------------- loader
 def make_world(args):
-    from pseg_d2.data.synthetic import WorldSpec, write_world
+    from pseg_d2.data.synthetic import WorldSpec, train_shards, write_world
 
     root = tempfile.mkdtemp(prefix="pseg_bench_world_")
     shard_size = max(1, args.num_train // (4 * max(args.workers, 1)))
     write_world(root, WorldSpec(size=args.resolution or 64, seed=0), num_train=args.num_train, num_val=0,
                 num_heldout=0, shard_size=shard_size, progress=False)
+    if args.decode_device:
+        reencode_as_jpeg(train_shards(root))
     return root
+
+
+def reencode_as_jpeg(shards, quality=90):
+    """Rewrite each shard (in place) with its PNG images as JPEGs of this quality."""
+    from PIL import Image
+
+    for path in shards:
+        with tarfile.open(path) as tar:
+            members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+        with tarfile.open(path, "w") as tar:
+            for name, data in members:
+                if name.endswith(".png"):
+                    buf = io.BytesIO()
+                    Image.open(io.BytesIO(data)).convert("RGB").save(buf, format="JPEG", quality=quality)
+                    name, data = name[: -len(".png")] + ".jpg", buf.getvalue()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
 
 
 def run_loader(args):
     from pseg_d2.data import build_image_text_train_loader
+    from pseg_d2.data.device_decode import decode_batch, decode_device
     from pseg_d2.data.synthetic import train_shards
 
-    workers = 0 if args.variant == "baseline" else args.workers
-    cfg = load_cfg(args, ["DATALOADER.NUM_WORKERS", workers, "DATASETS.IMAGE_TEXT.SHARDS", train_shards(args.world)])
+    decode_after = args.decode_device and args.variant == "ours"
+    workers = args.workers if args.decode_device or args.variant == "ours" else 0
+    cfg = load_cfg(args, [
+        "DATALOADER.NUM_WORKERS", workers, "DATASETS.IMAGE_TEXT.SHARDS", train_shards(args.world),
+        "INPUT.DECODE_DEVICE", "cuda" if decode_after else "cpu",
+    ])
     if args.batch_size:
         cfg.SOLVER.IMS_PER_BATCH = args.batch_size
     if args.resolution:
         cfg.INPUT.CROP_SIZE = args.resolution
     batches = iter(build_image_text_train_loader(cfg))
+    if decode_after:
+        device = decode_device(args.decode_device)
+
+        def next_batch():
+            decode_batch(next(batches), device, cfg.INPUT.CROP_SIZE, cfg.INPUT.FORMAT)
+            synchronize(device.type)
+    else:
+        def next_batch():
+            next(batches)
     # Workers take turns: each one's first batches include its start and its shuffle-buffer fill.
     args.warmup *= max(workers, 1)
-    result = measure(lambda: next(batches), args, cfg.SOLVER.IMS_PER_BATCH)
+    result = measure(next_batch, args, cfg.SOLVER.IMS_PER_BATCH)
     result["images_per_s_per_worker"] = result["images_per_s"] / max(workers, 1)
+    if decode_after:
+        result["decoded_on"] = device.type
+    encoding = "JPEG" if args.decode_device else "PNG"
     result["setting"] = (
-        f"webdataset shards of the synthetic world ({args.num_train} pairs at {cfg.INPUT.CROP_SIZE} px), "
+        f"webdataset shards of the synthetic world ({args.num_train} {encoding} pairs at {cfg.INPUT.CROP_SIZE} px), "
         f"batch {cfg.SOLVER.IMS_PER_BATCH}, decode + crop + tokenise, --warmup batches per worker; "
         "CPU peak memory of the main process only"
     )
@@ -307,7 +353,11 @@ def report(args, results):
     if args.repeats > 1:
         print(f"(fastest of {args.repeats} alternating runs of each variant)")
     names = dict(zip(("baseline", "ours"), VARIANTS[args.command]))
-    if args.command == "loader":
+    if args.command == "loader" and args.decode_device:
+        names["baseline"] = f"{args.workers} workers, PIL decode in the workers"
+        fallback = " (no CUDA)" if args.decode_device != ours["decoded_on"] else ""
+        names["ours"] = f"{args.workers} workers, decode_batch on {ours['decoded_on']} after them{fallback}"
+    elif args.command == "loader":
         names["ours"] = f"{args.workers} workers"
     print(f"{'variant':<60} {'images/s':>10} {'ms/image':>10} {'peak memory MiB':>16}")
     for key in ("baseline", "ours"):
@@ -323,7 +373,7 @@ def report(args, results):
             r = results[key]
             print(f"{key}: {r['train_flops_per_image'] / 1e9:.2f} GFLOPs per image per step (fvcore forward x 3 for "
                   f"forward + backward; pseudo-masks and matching not counted), achieved {r['achieved_flops_per_s'] / 1e9:.2f} GFLOP/s")
-    if args.command == "loader":
+    if args.command == "loader" and not args.decode_device:
         print(f"per worker: {ours['images_per_s_per_worker']:.2f} images/s with {args.workers} workers "
               f"(the main process alone: {base['images_per_s']:.2f} images/s)")
     print(f"ratio ours / baseline (images/s): {ours['images_per_s'] / base['images_per_s']:.2f}x")

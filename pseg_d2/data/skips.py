@@ -78,6 +78,13 @@ class SkipAccounting:
             self.check()
             yield list(batch)
 
+    def skip_used(self, reason: str, count: int) -> None:
+        """Count ``count`` samples of batches already yielded as skipped for ``reason`` instead of used
+        (they failed after the loader, e.g. JPEGs that did not decode on the GPU)."""
+        self.used -= count
+        self.skipped[reason] += count
+        self.check()
+
     @property
     def skip_fraction(self) -> float:
         total = self.used + sum(self.skipped.values())

@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
@@ -31,8 +32,10 @@ def test_training_forward_returns_finite_named_losses():
     assert all(p.grad is None for p in model.pseudo_mask_generator.parameters())
 
 
-@pytest.mark.parametrize("source", ["query", "mask_pooled"])
-@pytest.mark.parametrize("combine", ["sigmoid_sum", "query_softmax"])
+@pytest.mark.parametrize(
+    "source, combine",
+    [(s, c) for s in ("query", "mask_pooled") for c in ("sigmoid_sum", "query_softmax")] + [("mask_pooled", "pixel")],
+)
 def test_inference_returns_sem_seg_at_the_original_size(source, combine):
     cfg = tiny_cfg("MODEL.PSEG.MASK_FEATURE_SOURCE", source, "MODEL.PSEG.INFERENCE_COMBINE", combine)
     model = build_model(cfg).eval()
@@ -44,6 +47,22 @@ def test_inference_returns_sem_seg_at_the_original_size(source, combine):
     assert outputs[0]["sem_seg"].shape == (3, 90, 142)
     assert outputs[1]["sem_seg"].shape == (3, 64, 50)
     assert all(torch.isfinite(o["sem_seg"]).all() for o in outputs)
+
+
+def test_pixel_rule_classifies_each_pixel_embedding_and_needs_mask_pooled_features():
+    model = build_model(tiny_cfg("MODEL.PSEG.INFERENCE_COMBINE", "pixel", "MODEL.PSEG.BACKGROUND_RULE", "prompt")).eval()
+    images = torch.randn(2, 3, 64, 64)
+    vocabulary = ["cat", "dog", "bird"]
+    with torch.no_grad():
+        scores = model.predict_scores(images, vocabulary)
+        dense = model.mask_feature_head.dense(model.pixel_decoder(model.backbone(images)))  # [B, 16, 16, E]
+        probs = (model.scale() * F.normalize(dense, dim=-1) @ model.encode_vocabulary(vocabulary).t()).softmax(-1)
+    assert dense.shape[1:3] == (16, 16) and scores.shape == (2, 3, 64, 64)
+    expected = F.interpolate(probs.permute(0, 3, 1, 2), size=(64, 64), mode="bilinear", align_corners=False)
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert torch.allclose(scores.sum(1), torch.ones(2, 64, 64), atol=1e-5)
+    with pytest.raises(ValueError, match="mask_pooled"):
+        build_model(tiny_cfg("MODEL.PSEG.INFERENCE_COMBINE", "pixel", "MODEL.PSEG.MASK_FEATURE_SOURCE", "query"))
 
 
 def test_class_embeddings_are_cached_per_vocabulary_and_dropped_on_train():

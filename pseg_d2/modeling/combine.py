@@ -2,6 +2,9 @@
 import torch
 
 COMBINE_RULES = ("sigmoid_sum", "query_softmax")
+# Every MODEL.PSEG.INFERENCE_COMBINE value: the mask rules above, and "pixel", which classifies each
+# pixel's own embedding and uses no masks (see PSeg.predict_scores).
+INFERENCE_RULES = COMBINE_RULES + ("pixel",)
 
 
 def combine_masks(class_probs: torch.Tensor, mask_logits: torch.Tensor, rule: str) -> torch.Tensor:
@@ -19,5 +22,5 @@ def combine_masks(class_probs: torch.Tensor, mask_logits: torch.Tensor, rule: st
     elif rule == "query_softmax":
         weights = mask_logits.softmax(dim=1)
     else:
-        raise ValueError(f"MODEL.PSEG.INFERENCE_COMBINE must be one of {COMBINE_RULES}, got {rule!r}")
+        raise ValueError(f"combine_masks rule must be one of {COMBINE_RULES}, got {rule!r}")
     return torch.einsum("bqc,bqhw->bchw", class_probs, weights)

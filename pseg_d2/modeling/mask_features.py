@@ -32,3 +32,12 @@ class MaskFeatureHead(nn.Module):
         pixels = self.pixel_embed(mask_features)
         pooled = torch.einsum("bqhw,bchw->bqc", weights, pixels) / (weights.sum((2, 3))[..., None] + 1.0)
         return self.projection(pooled)
+
+    def dense(self, mask_features: torch.Tensor) -> torch.Tensor:
+        """``mask_pooled`` only: every pixel's own feature, [B, mask_dim, H, W] -> [B, H, W, embed_dim].
+
+        The projection applied to one pixel instead of a mask's average: a mask feature without the mask.
+        """
+        if self.source != "mask_pooled":
+            raise ValueError("dense (per-pixel) features need MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'")
+        return self.projection(self.pixel_embed(mask_features).permute(0, 2, 3, 1))

@@ -12,7 +12,7 @@ from detectron2.structures import ImageList
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
-from .combine import combine_masks
+from .combine import INFERENCE_RULES, combine_masks
 from .contrastive import ContrastiveLoss
 from .criterion import MaskCriterion
 from .mask_features import MaskFeatureHead
@@ -87,7 +87,7 @@ class PSeg(nn.Module):
             logit_scale_init: initial inverse temperature of the learnable ``logit_scale``.
             pixel_mean, pixel_std: input normalisation, in the input's channel order.
             input_format: ``RGB`` or ``BGR``, the channel order of input images.
-            inference_combine: rule of :func:`combine_masks`.
+            inference_combine: rule of :func:`combine_masks`, or ``pixel`` (see :meth:`predict_scores`).
             background_rule: ``prompt`` or ``threshold`` (see ``add_pseg_config``).
             background_threshold: background score under the ``threshold`` rule.
             background_class_name: the vocabulary entry treated as background.
@@ -101,6 +101,10 @@ class PSeg(nn.Module):
         super().__init__()
         if background_rule not in BACKGROUND_RULES:
             raise ValueError(f"MODEL.PSEG.BACKGROUND_RULE must be one of {BACKGROUND_RULES}, got {background_rule!r}")
+        if inference_combine not in INFERENCE_RULES:
+            raise ValueError(f"MODEL.PSEG.INFERENCE_COMBINE must be one of {INFERENCE_RULES}, got {inference_combine!r}")
+        if inference_combine == "pixel" and mask_feature_head.source != "mask_pooled":
+            raise ValueError("MODEL.PSEG.INFERENCE_COMBINE 'pixel' needs MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'")
         self.backbone = backbone
         self.pixel_decoder = pixel_decoder
         self.mask_decoder = mask_decoder
@@ -260,23 +264,33 @@ class PSeg(nn.Module):
             self._class_embedding_cache[key] = class_embeddings(vocabulary, self.prompt_templates, encode)
         return self._class_embedding_cache[key]
 
-    def class_scores(self, mask_feats: torch.Tensor, masks: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
-        """Mask features [B, N, E] and mask logits [B, N, h, w] -> class scores [B, C, h, w]."""
-        text_emb = self.encode_vocabulary(vocabulary)
-        logits = self.scale() * F.normalize(mask_feats, dim=-1) @ text_emb.t()  # [B, N, C]
-        if self.background_rule == "prompt" or self.background_class_name not in vocabulary:
-            return combine_masks(logits.softmax(-1), masks, self.inference_combine)
-        bg = list(vocabulary).index(self.background_class_name)
-        foreground = [c for c in range(len(vocabulary)) if c != bg]
-        scores = masks.new_full((masks.shape[0], len(vocabulary), *masks.shape[-2:]), self.background_threshold)
-        scores[:, foreground] = combine_masks(logits[..., foreground].softmax(-1), masks, self.inference_combine)
-        return scores
-
     def predict_scores(self, images: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
-        """Normalised images [B, 3, H, W] -> class scores [B, C, H, W]."""
-        mask_feats, masks = self.predict_masks(images)[-1]
-        masks = F.interpolate(masks, size=images.shape[-2:], mode="bilinear", align_corners=False)
-        return self.class_scores(mask_feats, masks, vocabulary)
+        """Normalised images [B, 3, H, W] -> class scores [B, C, H, W].
+
+        Mask rules classify the N mask features and combine them by their masks (:func:`combine_masks`);
+        ``pixel`` classifies every pixel's own embedding (:meth:`MaskFeatureHead.dense`) at 1/4 scale.
+        Under the ``threshold`` background rule the background channel is the constant threshold.
+        """
+        text_emb = self.encode_vocabulary(vocabulary)
+        classes = list(range(len(vocabulary)))
+        use_threshold = self.background_rule == "threshold" and self.background_class_name in vocabulary
+        if use_threshold:
+            classes.remove(list(vocabulary).index(self.background_class_name))
+        classify = lambda feats: (self.scale() * F.normalize(feats, dim=-1) @ text_emb[classes].t()).softmax(-1)  # noqa: E731
+        size = images.shape[-2:]
+        if self.inference_combine == "pixel":
+            features = self.backbone(images)
+            probs = classify(self.mask_feature_head.dense(self.pixel_decoder(features)))  # [B, h, w, C']
+            class_scores = F.interpolate(probs.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False)
+        else:
+            mask_feats, masks = self.predict_masks(images)[-1]
+            masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+            class_scores = combine_masks(classify(mask_feats), masks, self.inference_combine)
+        if not use_threshold:
+            return class_scores
+        scores = class_scores.new_full((images.shape[0], len(vocabulary), *size), self.background_threshold)
+        scores[:, classes] = class_scores
+        return scores
 
     @torch.no_grad()
     def inference(self, batched_inputs: List[dict]) -> List[Dict[str, torch.Tensor]]:

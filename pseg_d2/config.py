@@ -44,6 +44,7 @@ def add_pseg_config(cfg):
     #   "sigmoid_sum":       sum_q p_q(c) * sigmoid(mask_q)       (MaskFormer's semantic inference)
     #   "query_softmax":     sum_q p_q(c) * softmax_q(mask logits) (each pixel split among queries)
     #   "pixel":             p(c) of each pixel's own embedding, no masks (MASK_FEATURE_SOURCE "mask_pooled" only)
+    #   "hybrid":            "query_softmax"'s best score (masks decide background), classes ranked as "pixel"
     cfg.MODEL.PSEG.INFERENCE_COMBINE = "sigmoid_sum"
     # Background: "prompt" encodes BACKGROUND_CLASS_NAME like any class; "threshold" gives the
     # background channel the constant BACKGROUND_THRESHOLD, so it wins where no class scores more.

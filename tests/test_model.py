@@ -34,7 +34,8 @@ def test_training_forward_returns_finite_named_losses():
 
 @pytest.mark.parametrize(
     "source, combine",
-    [(s, c) for s in ("query", "mask_pooled") for c in ("sigmoid_sum", "query_softmax")] + [("mask_pooled", "pixel")],
+    [(s, c) for s in ("query", "mask_pooled") for c in ("sigmoid_sum", "query_softmax")]
+    + [("mask_pooled", "pixel"), ("mask_pooled", "hybrid")],
 )
 def test_inference_returns_sem_seg_at_the_original_size(source, combine):
     cfg = tiny_cfg("MODEL.PSEG.MASK_FEATURE_SOURCE", source, "MODEL.PSEG.INFERENCE_COMBINE", combine)
@@ -61,8 +62,31 @@ def test_pixel_rule_classifies_each_pixel_embedding_and_needs_mask_pooled_featur
     expected = F.interpolate(probs.permute(0, 3, 1, 2), size=(64, 64), mode="bilinear", align_corners=False)
     assert torch.allclose(scores, expected, atol=1e-5)
     assert torch.allclose(scores.sum(1), torch.ones(2, 64, 64), atol=1e-5)
-    with pytest.raises(ValueError, match="mask_pooled"):
-        build_model(tiny_cfg("MODEL.PSEG.INFERENCE_COMBINE", "pixel", "MODEL.PSEG.MASK_FEATURE_SOURCE", "query"))
+    for rule in ("pixel", "hybrid"):
+        with pytest.raises(ValueError, match="mask_pooled"):
+            build_model(tiny_cfg("MODEL.PSEG.INFERENCE_COMBINE", rule, "MODEL.PSEG.MASK_FEATURE_SOURCE", "query"))
+
+
+def test_hybrid_rule_takes_background_from_masks_and_classes_from_pixels():
+    opts = ("MODEL.PSEG.BACKGROUND_RULE", "threshold")
+    models = {rule: build_model(tiny_cfg("MODEL.PSEG.INFERENCE_COMBINE", rule, *opts)).eval() for rule in ("query_softmax", "pixel", "hybrid")}
+    weights = models["hybrid"].state_dict()
+    images = torch.randn(2, 3, 64, 64)
+    vocabulary = ["background", "cat", "dog", "bird"]
+    with torch.no_grad():
+        for model in models.values():
+            model.load_state_dict(weights)
+        best = models["query_softmax"].predict_scores(images, vocabulary)[:, 1:].amax(1)
+        threshold = best.median().item()  # half the pixels are background
+        for model in models.values():
+            model.background_threshold = threshold
+        scores = {rule: model.predict_scores(images, vocabulary) for rule, model in models.items()}
+    masks, pixels, hybrid = scores["query_softmax"], scores["pixel"], scores["hybrid"]
+    foreground = masks[:, 1:].amax(1) > threshold
+    assert 0.3 < foreground.float().mean() < 0.7
+    assert torch.equal(hybrid.argmax(1) == 0, ~foreground)
+    assert torch.equal(hybrid[:, 1:].argmax(1)[foreground], pixels[:, 1:].argmax(1)[foreground])
+    assert torch.allclose(hybrid[:, 1:].amax(1), masks[:, 1:].amax(1), atol=1e-6)
 
 
 def test_class_embeddings_are_cached_per_vocabulary_and_dropped_on_train():

@@ -2,9 +2,10 @@
 import torch
 
 COMBINE_RULES = ("sigmoid_sum", "query_softmax")
-# Every MODEL.PSEG.INFERENCE_COMBINE value: the mask rules above, and "pixel", which classifies each
-# pixel's own embedding and uses no masks (see PSeg.predict_scores).
-INFERENCE_RULES = COMBINE_RULES + ("pixel",)
+# Every MODEL.PSEG.INFERENCE_COMBINE value: the mask rules above; "pixel", which classifies each
+# pixel's own embedding and uses no masks; "hybrid", query_softmax's best score with the pixel's own
+# class ranking (see PSeg.predict_scores).
+INFERENCE_RULES = COMBINE_RULES + ("pixel", "hybrid")
 
 
 def combine_masks(class_probs: torch.Tensor, mask_logits: torch.Tensor, rule: str) -> torch.Tensor:

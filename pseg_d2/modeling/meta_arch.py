@@ -87,7 +87,7 @@ class PSeg(nn.Module):
             logit_scale_init: initial inverse temperature of the learnable ``logit_scale``.
             pixel_mean, pixel_std: input normalisation, in the input's channel order.
             input_format: ``RGB`` or ``BGR``, the channel order of input images.
-            inference_combine: rule of :func:`combine_masks`, or ``pixel`` (see :meth:`predict_scores`).
+            inference_combine: rule of :func:`combine_masks`, ``pixel`` or ``hybrid`` (see :meth:`predict_scores`).
             background_rule: ``prompt`` or ``threshold`` (see ``add_pseg_config``).
             background_threshold: background score under the ``threshold`` rule.
             background_class_name: the vocabulary entry treated as background.
@@ -103,8 +103,10 @@ class PSeg(nn.Module):
             raise ValueError(f"MODEL.PSEG.BACKGROUND_RULE must be one of {BACKGROUND_RULES}, got {background_rule!r}")
         if inference_combine not in INFERENCE_RULES:
             raise ValueError(f"MODEL.PSEG.INFERENCE_COMBINE must be one of {INFERENCE_RULES}, got {inference_combine!r}")
-        if inference_combine == "pixel" and mask_feature_head.source != "mask_pooled":
-            raise ValueError("MODEL.PSEG.INFERENCE_COMBINE 'pixel' needs MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'")
+        if inference_combine in ("pixel", "hybrid") and mask_feature_head.source != "mask_pooled":
+            raise ValueError(
+                f"MODEL.PSEG.INFERENCE_COMBINE {inference_combine!r} needs MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'"
+            )
         self.backbone = backbone
         self.pixel_decoder = pixel_decoder
         self.mask_decoder = mask_decoder
@@ -205,12 +207,16 @@ class PSeg(nn.Module):
     def predict_masks(self, images: torch.Tensor, all_layers: bool = False):
         """Normalised images [B, 3, H, W] -> (per decoder layer: (mask features [B, N, E], mask logits
         [B, N, H/4, W/4])). Mask features are in the joint space, not normalised."""
+        return self._decode(images, all_layers)[1]
+
+    def _decode(self, images: torch.Tensor, all_layers: bool = False):
+        """-> per-pixel features [B, MASK_DIM, H/4, W/4], and :meth:`predict_masks`' outputs."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         features = self.backbone(images)
         pixel_features = self.pixel_decoder(features)
         outputs = self.mask_decoder(features[self.transformer_in_feature], pixel_features, all_layers=all_layers)
-        return [(self.mask_feature_head(queries, masks, pixel_features), masks) for queries, masks in outputs]
+        return pixel_features, [(self.mask_feature_head(queries, masks, pixel_features), masks) for queries, masks in outputs]
 
     def forward(self, batched_inputs: List[dict], grad_cache: Optional[Callable] = None):
         if self.training:
@@ -268,8 +274,10 @@ class PSeg(nn.Module):
         """Normalised images [B, 3, H, W] -> class scores [B, C, H, W].
 
         Mask rules classify the N mask features and combine them by their masks (:func:`combine_masks`);
-        ``pixel`` classifies every pixel's own embedding (:meth:`MaskFeatureHead.dense`) at 1/4 scale.
-        Under the ``threshold`` background rule the background channel is the constant threshold.
+        ``pixel`` classifies every pixel's own embedding (:meth:`MaskFeatureHead.dense`, at 1/4 scale);
+        ``hybrid`` keeps the ``query_softmax`` score of the best class (so the masks decide background)
+        but ranks the classes by the pixel's own embedding. Under the ``threshold`` background rule the
+        background channel is the constant threshold.
         """
         text_emb = self.encode_vocabulary(vocabulary)
         classes = list(range(len(vocabulary)))
@@ -278,14 +286,24 @@ class PSeg(nn.Module):
             classes.remove(list(vocabulary).index(self.background_class_name))
         classify = lambda feats: (self.scale() * F.normalize(feats, dim=-1) @ text_emb[classes].t()).softmax(-1)  # noqa: E731
         size = images.shape[-2:]
-        if self.inference_combine == "pixel":
-            features = self.backbone(images)
-            probs = classify(self.mask_feature_head.dense(self.pixel_decoder(features)))  # [B, h, w, C']
-            class_scores = F.interpolate(probs.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False)
+
+        def pixel_scores(pixel_features):  # [B, C', H, W]
+            probs = classify(self.mask_feature_head.dense(pixel_features)).permute(0, 3, 1, 2)
+            return F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
+
+        rule = self.inference_combine
+        if rule == "pixel":
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            class_scores = pixel_scores(self.pixel_decoder(self.backbone(images)))
         else:
-            mask_feats, masks = self.predict_masks(images)[-1]
+            pixel_features, outputs = self._decode(images)
+            mask_feats, masks = outputs[-1]
             masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
-            class_scores = combine_masks(classify(mask_feats), masks, self.inference_combine)
+            class_scores = combine_masks(classify(mask_feats), masks, "query_softmax" if rule == "hybrid" else rule)
+            if rule == "hybrid":
+                per_pixel = pixel_scores(pixel_features)
+                class_scores = class_scores.amax(1, keepdim=True) * per_pixel / per_pixel.amax(1, keepdim=True)
         if not use_threshold:
             return class_scores
         scores = class_scores.new_full((images.shape[0], len(vocabulary), *size), self.background_threshold)

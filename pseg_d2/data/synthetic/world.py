@@ -122,9 +122,9 @@ class WorldSpec:
     heldout_pairs: Tuple[Tuple[str, str], ...] = HELDOUT_PAIRS
     # SCENE_KINDS order. Same-colour scenes dominate: there colour is no shortcut, only shape words
     # tell captions apart, which is what makes shapes learnable at all.
-    kind_fractions: Tuple[float, float, float] = (0.3, 0.55, 0.15)
+    kind_fractions: Tuple[float, float, float] = (0.2, 0.7, 0.1)
     # Fraction of same-colour scenes whose caption names the shapes only (no colour word at all).
-    same_color_shape_only: float = 0.25
+    same_color_shape_only: float = 0.75
     max_objects: int = 4
     object_size: Tuple[float, float] = (0.30, 0.55)  # diameter / image side
     min_visible: float = 0.5  # of an object's area left visible after occlusion

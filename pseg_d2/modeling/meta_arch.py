@@ -209,12 +209,16 @@ class PSeg(nn.Module):
         [B, N, H/4, W/4])). Mask features are in the joint space, not normalised."""
         return self._decode(images, all_layers)[1]
 
-    def _decode(self, images: torch.Tensor, all_layers: bool = False):
-        """-> per-pixel features [B, MASK_DIM, H/4, W/4], and :meth:`predict_masks`' outputs."""
+    def _pixel_features(self, images: torch.Tensor):
+        """-> backbone features (dict of maps), per-pixel features [B, MASK_DIM, H/4, W/4]."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         features = self.backbone(images)
-        pixel_features = self.pixel_decoder(features)
+        return features, self.pixel_decoder(features)
+
+    def _decode(self, images: torch.Tensor, all_layers: bool = False):
+        """-> per-pixel features [B, MASK_DIM, H/4, W/4], and :meth:`predict_masks`' outputs."""
+        features, pixel_features = self._pixel_features(images)
         outputs = self.mask_decoder(features[self.transformer_in_feature], pixel_features, all_layers=all_layers)
         return pixel_features, [(self.mask_feature_head(queries, masks, pixel_features), masks) for queries, masks in outputs]
 
@@ -292,10 +296,8 @@ class PSeg(nn.Module):
             return F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
 
         rule = self.inference_combine
-        if rule == "pixel":
-            if self.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            class_scores = pixel_scores(self.pixel_decoder(self.backbone(images)))
+        if rule == "pixel":  # no masks: the transformer decoder is not run
+            class_scores = pixel_scores(self._pixel_features(images)[1])
         else:
             pixel_features, outputs = self._decode(images)
             mask_feats, masks = outputs[-1]

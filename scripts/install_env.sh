@@ -12,13 +12,26 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 D2_VERSION=0.7.2
 D2_SHA256=491af0c7f79bdb2d178e46f6cb16a97c4ac968d45c41ea3f6b6435d59bbee561
+MIN_FREE_GB=${MIN_FREE_GB:-7}
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
 
-echo "[install] torch and torchvision"
-pip install -q "torch==2.14.1" "torchvision==0.29.1" 2>/dev/null \
-  || pip install -q "torch>=2.1" torchvision
+if "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+  echo "[install] keeping the torch already importable: $("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+else
+  # PyPI's Linux torch is a CUDA build: about 6.5 GB in the venv with its nvidia-* wheels. Check the
+  # space first, so that a full disk is named as such rather than surfacing as a pip traceback.
+  free_gb=$(df -Pk "$VENV" | awk 'NR == 2 {print int($4 / 1048576)}')
+  if [ "$free_gb" -lt "$MIN_FREE_GB" ]; then
+    echo "[install] only $free_gb GB free on the disk of $VENV; torch and torchvision need about $MIN_FREE_GB GB." >&2
+    echo "[install] Free some space, point VENV at a larger disk, or install torch >= 2.1 and its torchvision into $VENV first (they are kept)." >&2
+    exit 1
+  fi
+  echo "[install] torch and torchvision"
+  pip install -q --no-cache-dir "torch==2.14.1" "torchvision==0.29.1" 2>/dev/null \
+    || pip install -q --no-cache-dir "torch>=2.1" torchvision
+fi
 
 echo "[install] pseg_d2 requirements"
 pip install -q -r requirements.txt

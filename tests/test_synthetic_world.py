@@ -10,6 +10,7 @@ import pytest
 import webdataset as wds
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
+from scipy.ndimage import binary_dilation
 
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
 from pseg_d2.data.synthetic import (
@@ -23,6 +24,7 @@ from pseg_d2.data.synthetic import (
     plural,
     write_world,
 )
+from pseg_d2.data.synthetic.world import rasterize
 
 SHAPE_IDS = {s: i + 1 for i, s in enumerate(SHAPES)}
 COLOR_IDS = {c: i + 1 for i, c in enumerate(COLORS)}
@@ -96,6 +98,25 @@ def test_same_colour_scenes_name_shapes_only_at_the_given_rate(shape_only):
     assert all(shapes for _, shapes in named)
     rate = sum(not colors for colors, _ in named) / len(named)
     assert abs(rate - shape_only) < 0.08, rate
+
+
+def _touching_pairs(sample):
+    """Pairs of objects of one colour whose pixels overlap or touch (8-neighbourhood)."""
+    objects = sample.scene.objects
+    masks = [rasterize([o], sample.image.shape[0]) > 0 for o in objects]
+    grown = [binary_dilation(m, np.ones((3, 3), bool)) for m in masks]
+    return [(i, j) for i in range(len(objects)) for j in range(i + 1, len(objects))
+            if objects[i].color == objects[j].color and (grown[i] & masks[j]).any()]
+
+
+def test_objects_of_one_colour_never_touch_unless_allowed():
+    """Same-colour objects that overlap merge into one blob whose shapes a caption cannot be matched to."""
+    kinds = (0.0, 1.0, 0.0)
+    separate = [generate_sample(WorldSpec(size=64, seed=2, kind_fractions=kinds), "train", i) for i in range(150)]
+    assert not any(_touching_pairs(s) for s in separate)
+    assert np.mean([len(s.scene.objects) for s in separate]) > 2.4  # crowded layouts are redrawn, rarely dropped
+    merged = WorldSpec(size=64, seed=2, kind_fractions=kinds, separate_same_color=False)
+    assert sum(bool(_touching_pairs(generate_sample(merged, "train", i))) for i in range(150)) > 50
 
 
 def test_pixels_have_their_label_colour_and_backgrounds_are_grey():
@@ -217,6 +238,20 @@ def test_writer_resumes_and_skips_finished_splits(world, tmp_path):
     assert os.stat(root / "train" / "shard-000000.tar").st_mtime_ns == shard0_mtime
     with pytest.raises(ValueError, match="different spec"):
         write_tiny(root, spec=WorldSpec(size=64, seed=4))
+
+
+def test_writer_regenerates_splits_of_another_origin(world, tmp_path):
+    """Files left by an older generator (no ORIGIN) or another spec are not resumed from."""
+    root = tmp_path / "w"
+    shutil.copytree(world, root)
+    before = snapshot(root)
+    (root / "val" / "images" / "000001.png").write_bytes(b"an older world's image")
+    (root / "train" / "shard-000000.tar").write_bytes(b"an older world's shard")
+    for split in ("val", "train"):
+        os.remove(root / split / "DONE")
+        os.remove(root / split / "ORIGIN")
+    write_tiny(root)
+    assert snapshot(root) == before
 
 
 def test_parallel_writer_gives_the_same_bytes(world, tmp_path):

@@ -128,6 +128,9 @@ class WorldSpec:
     max_objects: int = 4
     object_size: Tuple[float, float] = (0.30, 0.55)  # diameter / image side
     min_visible: float = 0.5  # of an object's area left visible after occlusion
+    # Objects of one colour never overlap or touch: their outlines would merge into one blob, and
+    # the shapes its caption names could not be seen.
+    separate_same_color: bool = True
     noise_std: float = 3.0  # per-pixel noise, in 0-255 units
 
     def __post_init__(self):
@@ -315,10 +318,25 @@ def _visible_fraction(objects: Sequence[SceneObject], ids: np.ndarray) -> np.nda
     return counts / areas
 
 
+def _touching_same_color(objects: Sequence[SceneObject], size: int) -> List[int]:
+    """Indices of objects that overlap or touch (8-neighbourhood, at ``size`` px) an earlier
+    object of the same colour."""
+    masks = [rasterize([o], size) > 0 for o in objects]
+    touching = []
+    for j, later in enumerate(objects):
+        grown = np.pad(masks[j], 1)
+        grown = np.logical_or.reduce([grown[dy:dy + masks[j].shape[0], dx:dx + masks[j].shape[1]]
+                                      for dy in range(3) for dx in range(3)])
+        if any(objects[i].color == later.color and (grown & masks[i]).any() for i in range(j)):
+            touching.append(j)
+    return touching
+
+
 def sample_scene(rng: np.random.Generator, spec: WorldSpec, split: str) -> Scene:
     """Draw a scene for ``split``: its kind, objects and background. Layouts are redrawn
-    until every object keeps ``spec.min_visible`` of its area; after ``MAX_LAYOUT_TRIES``
-    the most occluded object is dropped instead."""
+    until every object keeps ``spec.min_visible`` of its area and (``spec.separate_same_color``)
+    no two objects of one colour touch; after ``MAX_LAYOUT_TRIES`` the objects that touch one
+    of their colour, then the most occluded ones, are dropped instead."""
     return _sample_scene(rng, spec, split)[0]
 
 
@@ -333,12 +351,17 @@ def _sample_scene(rng: np.random.Generator, spec: WorldSpec, split: str
     n = int(rng.integers(lo, spec.max_objects + 1))
     chosen = _pick_pairs(rng, kind, n, pairs)
     background = _sample_background(rng)
+    touching = lambda objs: _touching_same_color(objs, spec.size) if spec.separate_same_color else []  # noqa: E731
     for _ in range(MAX_LAYOUT_TRIES):
         objects = [_place(rng, spec, pair, len(chosen)) for pair in chosen]
         ids = rasterize(objects, spec.size)
         visible = _visible_fraction(objects, ids)
-        if visible.min() >= spec.min_visible:
+        if visible.min() >= spec.min_visible and not touching(objects):
             break
+    else:
+        objects = [o for i, o in enumerate(objects) if i not in touching(objects)]
+        ids = rasterize(objects, spec.size)
+        visible = _visible_fraction(objects, ids)
     while visible.min() < spec.min_visible:
         objects.pop(int(visible.argmin()))
         ids = rasterize(objects, spec.size)
@@ -491,16 +514,17 @@ def make_caption(scene: Scene, rng: np.random.Generator, same_color_shape_only: 
     """A caption naming only colours and shapes of ``scene``'s (visible) objects.
 
     Mixed scenes name each object by colour + shape, shape only or colour only, and may
-    leave some objects out. Same-colour scenes name every shape; same-shape scenes name
+    leave some objects out. Same-colour scenes name every shape (and their colour at the
+    rate ``1 - same_color_shape_only``); same-shape scenes name
     every colour. Order is shuffled.
     """
     objs = [scene.objects[i] for i in rng.permutation(len(scene.objects))]
     bg = scene.background
     mode = rng.random()
-    if scene.kind == "same_color" and len(objs) > 1:
+    if scene.kind == "same_color":  # also when the layout kept one object: its shape is still named
         shapes = [o.shape for o in objs]
         with_color = 1.0 - same_color_shape_only  # of which two thirds templates, one third listings
-        if mode < with_color * 2 / 3:
+        if mode < with_color * 2 / 3 and len(objs) > 1:
             return _fill(rng, SAME_COLOR_TEMPLATES[rng.integers(len(SAME_COLOR_TEMPLATES))], bg,
                          color=objs[0].color, shapes=_join(rng, shapes),
                          shapes_a=_join(rng, [_article(s) for s in shapes]),

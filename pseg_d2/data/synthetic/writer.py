@@ -8,6 +8,7 @@ Layout under ``root``::
                                              ({"caption", "objects": [{"color", "shape"}]}),
                                              key = 9-digit global index
     train/DONE                               completion marker (json: spec, counts, shards)
+    {train,val,heldout}/ORIGIN               what the split's files were generated from (json)
     {val,heldout}/images/000000.png          RGB image
     {val,heldout}/shapes/000000.png          uint8 label map (mode "L"): 0 background,
     {val,heldout}/colors/000000.png          1..S shape ids / 1..C colour ids (table order)
@@ -20,7 +21,8 @@ Every file is written under a temporary name and moved into place with ``os.repl
 an interrupted run leaves no half-written file. A split whose DONE marker matches the
 request is skipped; otherwise only its missing (or incomplete) files are generated, which
 gives the same bytes as an uninterrupted run because every sample is a pure function of
-(spec, split, index).
+(spec, split, index). Files of a split whose ORIGIN differs (another spec, or a version of this
+code that recorded none) are deleted before it is generated again.
 """
 from __future__ import annotations
 
@@ -128,9 +130,22 @@ def _run(tasks: List[tuple], fn: Callable, workers: int, bar: tqdm) -> List:
         return [f.result() for f in futures]
 
 
-def _remove_temporaries(directory: str) -> None:
-    for path in glob.glob(os.path.join(directory, "**", "*.tmp"), recursive=True):
-        os.remove(path)
+GENERATED = ("DONE", "objects.json", "shard-*.tar", "images/*.png", "shapes/*.png", "colors/*.png", "**/*.tmp")
+
+
+def _prepare_split(split_dir: str, origin: dict) -> None:
+    """Make ``split_dir`` ready for (resumed) generation from ``origin`` (spec, shard size).
+
+    Resuming keeps every finished file, so the files of a split generated from another origin (or
+    by a version that recorded none) are deleted first: only the files this module writes.
+    """
+    origin_path = os.path.join(split_dir, "ORIGIN")
+    stale = _read_json(origin_path) != origin
+    for pattern in GENERATED if stale else ("**/*.tmp",):
+        for path in glob.glob(os.path.join(split_dir, pattern), recursive=True):
+            os.remove(path)
+    os.makedirs(split_dir, exist_ok=True)
+    _write_json(origin_path, origin)
 
 
 def _write_train(split_dir: str, spec: WorldSpec, count: int, shard_size: int,
@@ -189,10 +204,7 @@ def write_world(root: str, spec: WorldSpec = WorldSpec(), num_train: int = 30000
         if done is not None and {k: done.get(k) for k in record} == record:
             records[split] = done
             continue
-        if done is not None:
-            os.remove(done_path)
-        os.makedirs(split_dir, exist_ok=True)
-        _remove_temporaries(split_dir)
+        _prepare_split(split_dir, {k: v for k, v in record.items() if k != "count"})
         with tqdm(total=count, desc=f"synthetic {split}", unit="img", disable=not progress) as bar:
             if split == "train":
                 record["shards"] = _write_train(split_dir, spec, count, shard_size, workers, bar)
@@ -214,10 +226,7 @@ def write_train_images(root: str, count: int, workers: Optional[int] = None, pro
     done = _read_json(done_path)
     if done == record:
         return done
-    if done is not None:
-        os.remove(done_path)
-    os.makedirs(split_dir, exist_ok=True)
-    _remove_temporaries(split_dir)
+    _prepare_split(split_dir, {k: v for k, v in record.items() if k != "count"})
     with tqdm(total=count, desc=f"synthetic {TRAIN_IMAGES}", unit="img", disable=not progress) as bar:
         _write_eval(split_dir, spec, "train", count, workers or min(4, os.cpu_count() or 1), bar)
     _write_json(done_path, record)

@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny configs built in code, and a tiny model's checkpoint."""
+"""Shared fixtures: tiny configs built in code, a tiny model's checkpoint, scripts imported as modules."""
+import importlib.util
+import os
+
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -9,6 +12,16 @@ import pseg_d2  # noqa: F401  (registers everything)
 from pseg_d2 import add_pseg_config
 
 TINY_CONFIG = "configs/tiny/pseg_r18_tiny.yaml"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_script(relative_path: str):
+    """Import a script (demo/demo.py, tools/...: not a package) as a module."""
+    name = "script_" + relative_path.replace("/", "_").replace(".py", "")
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relative_path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_cfg(*opts):

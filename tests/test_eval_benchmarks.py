@@ -1,6 +1,5 @@
 """Benchmark configs, sliding-window inference, and tools/evaluate_benchmarks.py on a fake VOC."""
 import glob
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -19,21 +18,13 @@ from pseg_d2.data.datasets.catalog_utils import unregister
 from pseg_d2.data.datasets.prepare_utils import default_root
 from pseg_d2.data.datasets.register_voc import VOC2012_DIR, register_all_voc, voc_label_dir
 from pseg_d2.modeling.sliding_window import sliding_window_scores, window_starts
-from conftest import TINY_CONFIG, tiny_cfg
+from conftest import TINY_CONFIG, load_script, tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_CONFIGS = sorted(glob.glob(str(REPO / "configs" / "eval" / "*.yaml")))
 
 
-def load_tool():
-    """Import ``tools/evaluate_benchmarks.py`` by path (``tools`` is not a package)."""
-    spec = importlib.util.spec_from_file_location("evaluate_benchmarks", REPO / "tools" / "evaluate_benchmarks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool()
+tool = load_script("tools/evaluate_benchmarks.py")
 
 
 # ---------------------------------------------------------------- configs/eval

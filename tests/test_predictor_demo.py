@@ -1,5 +1,4 @@
 """PSegPredictor, Vocabulary (synonyms, expanded background), demo/demo.py and tools/visualize_pseudo_masks.py."""
-import importlib.util
 import os
 
 import numpy as np
@@ -9,24 +8,14 @@ from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from PIL import Image
 
-from conftest import TINY_CONFIG, tiny_cfg
+from conftest import TINY_CONFIG, load_script, tiny_cfg
 from pseg_d2.data.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.utils.visualize import legend_strip, list_images, palette, save_label_grid
 from pseg_d2.vocabulary import Vocabulary
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCABULARY = "red; crimson, blue, circle; disc; ring"
 BACKGROUND_WORDS = "stripes; dots"
-
-
-def load_script(relative_path: str):
-    """Import a script (demo/demo.py, tools/...) as a module."""
-    name = "script_" + relative_path.replace("/", "_").replace(".py", "")
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relative_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,12 @@ def add_pseg_config(cfg):
     # K-Means stops early once fewer than this fraction of points change cluster.
     cfg.MODEL.PSEUDO_MASK.KMEANS_TOL = 1e-3
     cfg.MODEL.PSEUDO_MASK.SEED = 0
+    # Split each cluster into its 8-connected regions, one pseudo-mask each (not in the paper): separate
+    # objects that cluster together get masks of their own. Regions under MIN_REGION_AREA feature cells,
+    # and all past the (MAX_MASKS - 1)-th largest, share the last of MAX_MASKS masks.
+    cfg.MODEL.PSEUDO_MASK.SPLIT_REGIONS = False
+    cfg.MODEL.PSEUDO_MASK.MAX_MASKS = 16
+    cfg.MODEL.PSEUDO_MASK.MIN_REGION_AREA = 4
     # timm model name of the frozen feature ViT and a local checkpoint of its weights (required).
     cfg.MODEL.PSEUDO_MASK.VIT_NAME = "vit_small_patch8_224.dino"
     cfg.MODEL.PSEUDO_MASK.VIT_WEIGHTS = ""

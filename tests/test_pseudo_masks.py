@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from pseg_d2.modeling import ColorKMeansGenerator, DINOKMeansGenerator, batched_kmeans
+from pseg_d2.modeling.pseudo_mask.components import connected_regions, split_into_regions
 from conftest import tiny_cfg
 
 
@@ -81,3 +82,47 @@ def test_dino_generator_errors_name_the_config_key(tmp_path):
         DINOKMeansGenerator(_dino_cfg(tmp_path / "missing.pth"))(images)
     with pytest.raises(ValueError, match="MODEL.PSEUDO_MASK.VIT_WEIGHTS"):
         DINOKMeansGenerator(_dino_cfg(""))(images)
+
+
+# ---------------------------------------------------------------- clusters split into connected regions
+def test_connected_regions_are_8_connected_and_keyed_by_their_first_cell():
+    labels = torch.tensor([[1, 1, 0, 0, 1],
+                           [0, 0, 1, 0, 1],
+                           [1, 0, 0, 0, 0]])
+    ids = connected_regions(labels[None])[0]
+    # label 1: {(0,0),(0,1),(1,2)} joined diagonally; {(0,4),(1,4)}; {(2,0)} alone. Label 0 is one region.
+    assert ids.tolist() == [[0, 0, 2, 2, 4],
+                            [2, 2, 0, 2, 4],
+                            [10, 2, 2, 2, 2]]
+
+
+def test_split_into_regions_orders_by_area_and_joins_small_regions_to_their_cluster():
+    labels = torch.zeros(1, 6, 6, dtype=torch.long)
+    labels[0, 0:3, 0:3] = 1  # 9 cells
+    labels[0, 4:6, 4:6] = 1  # 4 cells, same cluster, apart
+    labels[0, 0, 5] = 2      # 1 cell
+    masks = split_into_regions(labels, max_masks=4, min_area=2)[0]
+    background = (labels[0] == 0)
+    assert (masks[background] == 0).all()  # the largest region (22 cells) first
+    assert (masks[0:3, 0:3] == 1).all() and (masks[4:6, 4:6] == 2).all()
+    assert masks[0, 5] == 3  # under min_area: the last mask
+    small = split_into_regions(labels, max_masks=4, min_area=5)[0]  # the 4-cell region joins its cluster's largest
+    assert (small[0:3, 0:3] == 1).all() and (small[4:6, 4:6] == 1).all() and small[0, 5] == 3
+    capped = split_into_regions(labels, max_masks=2, min_area=1)[0]
+    assert (capped[background] == 0).all() and (capped[~background] == 1).all()
+    with pytest.raises(ValueError):
+        split_into_regions(labels, max_masks=0, min_area=1)
+
+
+def test_color_generator_gives_separate_objects_of_one_colour_their_own_masks():
+    image = torch.full((1, 3, 32, 32), 128.0)
+    image[:, 0, 4:12, 4:12] = 250.0   # two red squares, apart
+    image[:, 0, 20:28, 20:28] = 250.0
+    merged = ColorKMeansGenerator(tiny_cfg("MODEL.PSEUDO_MASK.NUM_CLUSTERS", 2, "MODEL.PSEUDO_MASK.COLOR_STRIDE", 2))
+    split = ColorKMeansGenerator(tiny_cfg("MODEL.PSEUDO_MASK.NUM_CLUSTERS", 2, "MODEL.PSEUDO_MASK.COLOR_STRIDE", 2,
+                                          "MODEL.PSEUDO_MASK.SPLIT_REGIONS", True, "MODEL.PSEUDO_MASK.MAX_MASKS", 5))
+    assert (merged.num_masks, split.num_masks) == (2, 5)
+    a, b = merged(image)[0], split(image)[0]
+    assert a[2:6, 2:6].unique().numel() == 1 and a[2, 2] == a[10, 10]  # one cluster for both squares
+    assert b[2, 2] != b[10, 10] and b[2:6, 2:6].unique().numel() == 1 and b[10:14, 10:14].unique().numel() == 1
+    assert set(b.unique().tolist()) == {0, 1, 2}  # background, then the two squares (16 cells each)

@@ -60,12 +60,12 @@ def main(argv=None):
     paths = paths[: args.num]
 
     generator = build_pseudo_mask_generator(cfg).to(device)
-    k = generator.num_clusters
+    k = generator.num_masks
     images = [read_image(path, format="RGB") for path in paths]
     masks = [pseudo_masks(generator, image, device) for image in images]
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    save_label_grid(args.output, images, [masks], ["image", "pseudo-masks"], [f"cluster {i}" for i in range(k)],
-                    palette(k), title=f"{cfg.MODEL.PSEUDO_MASK.NAME}, K = {k}")
+    save_label_grid(args.output, images, [masks], ["image", "pseudo-masks"], [f"mask {i}" for i in range(k)],
+                    palette(k), title=f"{cfg.MODEL.PSEUDO_MASK.NAME}, {k} masks")
     print(f"{len(images)} image(s): {args.output}")
 
 

@@ -27,7 +27,7 @@ def oracle_predictor(generator: torch.nn.Module, device: str = "cpu", ignore_lab
         for c, d in zip(clusters, batch):
             gt = read_ground_truth(d)
             c = F.interpolate(c[None], size=gt.shape, mode="nearest")[0, 0].long().cpu().numpy()
-            labels.append(majority_labels(c, gt, generator.num_clusters, ignore_label))
+            labels.append(majority_labels(c, gt, generator.num_masks, ignore_label))
         return labels
 
     return predict

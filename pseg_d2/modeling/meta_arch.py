@@ -232,7 +232,7 @@ class PSeg(nn.Module):
     def pseudo_mask_targets(self, raw_images: torch.Tensor, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Raw RGB images [B, 3, H, W] -> binary pseudo-masks [B, K, h, w] at ``size``, and [B, K] non-empty."""
         labels = self.pseudo_mask_generator(raw_images).clone()  # leave inference mode
-        k = self.pseudo_mask_generator.num_clusters
+        k = self.pseudo_mask_generator.num_masks
         one_hot = F.one_hot(labels, k).permute(0, 3, 1, 2).float()
         targets = F.interpolate(one_hot, size=size, mode="nearest")
         return targets, targets.flatten(2).sum(-1) > 0

@@ -1,7 +1,7 @@
 """Pseudo-mask generators: a frozen feature extractor followed by batched K-Means.
 
-A generator maps raw images ``[B, 3, H, W]`` (RGB, 0-255 floats) to cluster label maps ``[B, h, w]``
-(values in ``[0, K)``) at its feature resolution; the model resizes them to its mask resolution.
+A generator maps raw images ``[B, 3, H, W]`` (RGB, 0-255 floats) to pseudo-mask label maps ``[B, h, w]``
+(values in ``[0, num_masks)``) at its feature resolution; the model resizes them to its mask resolution.
 """
 import timm
 import torch
@@ -10,6 +10,7 @@ from detectron2.utils.registry import Registry
 from torch import nn
 
 from ..weights import load_local_weights
+from .components import split_into_regions
 from .kmeans import batched_kmeans
 
 PSEUDO_MASK_GENERATOR_REGISTRY = Registry("PSEUDO_MASK_GENERATOR")
@@ -22,14 +23,30 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class KMeansPseudoMaskGenerator(nn.Module):
-    """Base: ``features(images) -> [B, D, h, w]``, clustered per image into K pseudo-masks. Frozen."""
+    """Base: ``features(images) -> [B, D, h, w]``, clustered per image into K pseudo-masks, or split
+    further into ``num_masks`` connected regions (:func:`split_into_regions`). Frozen."""
 
-    def __init__(self, num_clusters: int, num_iters: int, tol: float, seed: int):
+    def __init__(self, num_clusters: int, num_iters: int, tol: float, seed: int, split_regions: bool = False,
+                 max_masks: int = 16, min_region_area: int = 4):
         super().__init__()
         self.num_clusters = num_clusters
         self.num_iters = num_iters
         self.tol = tol
         self.seed = seed
+        self.split_regions = split_regions
+        self.max_masks = max_masks
+        self.min_region_area = min_region_area
+
+    @classmethod
+    def kmeans_args(cls, cfg) -> dict:
+        pm = cfg.MODEL.PSEUDO_MASK
+        return {"num_clusters": pm.NUM_CLUSTERS, "num_iters": pm.KMEANS_ITERS, "tol": pm.KMEANS_TOL, "seed": pm.SEED,
+                "split_regions": pm.SPLIT_REGIONS, "max_masks": pm.MAX_MASKS, "min_region_area": pm.MIN_REGION_AREA}
+
+    @property
+    def num_masks(self) -> int:
+        """Pseudo-masks per image: the label maps' values lie in ``[0, num_masks)``."""
+        return self.max_masks if self.split_regions else self.num_clusters
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -41,8 +58,8 @@ class KMeansPseudoMaskGenerator(nn.Module):
         generator = torch.Generator(device=feats.device).manual_seed(self.seed)
         labels = batched_kmeans(
             feats.flatten(2).transpose(1, 2), self.num_clusters, self.num_iters, self.tol, generator
-        )
-        return labels.view(b, h, w)
+        ).view(b, h, w)
+        return split_into_regions(labels, self.max_masks, self.min_region_area) if self.split_regions else labels
 
     def train(self, mode: bool = True):
         """Always stays in eval mode: the generator is frozen."""
@@ -58,7 +75,7 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
 
     def __init__(self, cfg):
         pm = cfg.MODEL.PSEUDO_MASK
-        super().__init__(pm.NUM_CLUSTERS, pm.KMEANS_ITERS, pm.KMEANS_TOL, pm.SEED)
+        super().__init__(**self.kmeans_args(cfg))
         self.vit = timm.create_model(pm.VIT_NAME, pretrained=False, num_classes=0, dynamic_img_size=True)
         self.vit.requires_grad_(False)
         # Loaded on first use, so evaluating a trained P-Seg needs no DINO weights; a missing file
@@ -94,7 +111,7 @@ class ColorKMeansGenerator(KMeansPseudoMaskGenerator):
 
     def __init__(self, cfg):
         pm = cfg.MODEL.PSEUDO_MASK
-        super().__init__(pm.NUM_CLUSTERS, pm.KMEANS_ITERS, pm.KMEANS_TOL, pm.SEED)
+        super().__init__(**self.kmeans_args(cfg))
         self.stride = pm.COLOR_STRIDE
         self.xy_weight = pm.COLOR_XY_WEIGHT
 

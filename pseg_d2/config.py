@@ -86,7 +86,7 @@ def add_pseg_config(cfg):
     cfg.MODEL.PSEUDO_MASK.SEED = 0
     # Split each cluster into its 8-connected regions, one pseudo-mask each (not in the paper): separate
     # objects that cluster together get masks of their own. Regions under MIN_REGION_AREA feature cells,
-    # and all past the (MAX_MASKS - 1)-th largest, share the last of MAX_MASKS masks.
+    # or past the MAX_MASKS largest, join their cluster's largest region (else the last mask).
     cfg.MODEL.PSEUDO_MASK.SPLIT_REGIONS = False
     cfg.MODEL.PSEUDO_MASK.MAX_MASKS = 16
     cfg.MODEL.PSEUDO_MASK.MIN_REGION_AREA = 4

@@ -78,6 +78,8 @@ def linear_probe(features: np.ndarray, labels: np.ndarray) -> float:
 
 @torch.no_grad()
 def probe_model(model, images: torch.Tensor, labels: Dict[str, np.ndarray], captions: List[str], batch: int = 50) -> dict:
+    """A PSeg, images [n, 3, H, W] (RGB 0-255), label maps {"shapes", "colors"} [n, H, W] and the n
+    captions -> {section: {measure: value in [0, 1]}} (see the module docstring)."""
     model.eval()
     x = (images - model.pixel_mean) / model.pixel_std
     image_emb, pixel_feats = [], []
@@ -103,17 +105,19 @@ def probe_model(model, images: torch.Tensor, labels: Dict[str, np.ndarray], capt
 
     rule_before = model.inference_combine
     report["foreground_accuracy"], report["class_embedding_cosine"] = {}, {}
-    for vocab, names in VOCABULARIES.items():
-        cls = model.encode_vocabulary(names)
-        cos = (cls @ cls.t())[~torch.eye(len(names), dtype=torch.bool)]
-        report["class_embedding_cosine"][vocab] = {"mean": float(cos.mean()), "max": float(cos.max())}
-        objects = labels[vocab] > 0
-        for rule in rules:
-            model.inference_combine = rule
-            pred = torch.cat([model.predict_scores(x[s : s + batch], names).argmax(1) for s in range(0, len(x), batch)])
-            right = pred.numpy()[objects] + 1 == labels[vocab][objects]
-            report["foreground_accuracy"][f"{vocab}, {rule}"] = float(right.mean())
-    model.inference_combine = rule_before
+    try:
+        for vocab, names in VOCABULARIES.items():
+            cls = model.encode_vocabulary(names)
+            cos = (cls @ cls.t())[~torch.eye(len(names), dtype=torch.bool)]
+            report["class_embedding_cosine"][vocab] = {"mean": float(cos.mean()), "max": float(cos.max())}
+            objects = labels[vocab] > 0
+            for rule in rules:
+                model.inference_combine = rule
+                pred = torch.cat([model.predict_scores(x[s : s + batch], names).argmax(1) for s in range(0, len(x), batch)])
+                right = pred.numpy()[objects] + 1 == labels[vocab][objects]
+                report["foreground_accuracy"][f"{vocab}, {rule}"] = float(right.mean())
+    finally:
+        model.inference_combine = rule_before
     return report
 
 

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy.ndimage import binary_dilation
 
 SUPERSAMPLE = 4  # shapes are rasterised at this factor, then box-filtered
 MAX_LAYOUT_TRIES = 20
@@ -324,9 +325,7 @@ def _touching_same_color(objects: Sequence[SceneObject], size: int) -> List[int]
     masks = [rasterize([o], size) > 0 for o in objects]
     touching = []
     for j, later in enumerate(objects):
-        grown = np.pad(masks[j], 1)
-        grown = np.logical_or.reduce([grown[dy:dy + masks[j].shape[0], dx:dx + masks[j].shape[1]]
-                                      for dy in range(3) for dx in range(3)])
+        grown = binary_dilation(masks[j], np.ones((3, 3), bool))
         if any(objects[i].color == later.color and (grown & masks[i]).any() for i in range(j)):
             touching.append(j)
     return touching

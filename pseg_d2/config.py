@@ -22,6 +22,9 @@ def add_pseg_config(cfg):
     #   "query":       the decoder's query outputs (the paper's "raw mask features");
     #   "mask_pooled": per-pixel embeddings averaged under each predicted (sigmoid) mask.
     cfg.MODEL.PSEG.MASK_FEATURE_SOURCE = "query"
+    # "mask_pooled" only: pixels weighted by each query's sigmoid mask, or by a softmax over queries
+    # ("query_softmax": every pixel shared among the queries, as the query_softmax inference rule does).
+    cfg.MODEL.PSEG.MASK_POOLING = "sigmoid"
     # Backbone feature the transformer decoder cross-attends to.
     cfg.MODEL.PSEG.TRANSFORMER_IN_FEATURE = "res5"
     # Pixel decoder (registry PIXEL_DECODER_REGISTRY) and its input features, finest first.

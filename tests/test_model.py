@@ -32,6 +32,27 @@ def test_training_forward_returns_finite_named_losses():
     assert all(p.grad is None for p in model.pseudo_mask_generator.parameters())
 
 
+def test_softmax_mask_pooling_gives_each_pixel_to_the_queries_that_claim_it():
+    from pseg_d2.modeling import MaskFeatureHead
+
+    pixels = torch.randn(1, 4, 6, 6)
+    masks = torch.full((1, 2, 6, 6), 12.0)
+    masks[0, 1] = 3.0  # both sigmoids near 1 everywhere; query 0 wins every pixel under the softmax
+    heads = {p: MaskFeatureHead("mask_pooled", 4, 4, 3, pooling=p) for p in ("sigmoid", "query_softmax")}
+    heads["query_softmax"].load_state_dict(heads["sigmoid"].state_dict())
+    for head in heads.values():
+        head.projection = torch.nn.Identity()  # look at the pooled pixel embeddings themselves
+    embedded = heads["sigmoid"].pixel_embed(pixels)
+    image_mean = embedded.mean((2, 3))[0]
+    scale = image_mean.abs().max().item()
+    sig, soft = heads["sigmoid"](None, masks, pixels)[0], heads["query_softmax"](None, masks, pixels)[0]
+    assert torch.allclose(sig[0], sig[1], atol=0.05 * scale)  # two diffuse image averages
+    assert torch.allclose(soft[0], image_mean * 36 / 37, atol=0.02 * scale)
+    assert soft[1].abs().max() < 0.02 * scale
+    with pytest.raises(ValueError, match="MASK_POOLING"):
+        MaskFeatureHead("mask_pooled", 4, 4, 3, pooling="max")
+
+
 @pytest.mark.parametrize(
     "source, combine",
     [(s, c) for s in ("query", "mask_pooled") for c in ("sigmoid_sum", "query_softmax")]

@@ -156,7 +156,7 @@ class PSeg(nn.Module):
             "mask_decoder": TransformerMaskDecoder(
                 in_channels, p.HIDDEN_DIM, p.MASK_DIM, p.NUM_QUERIES, p.DEC_LAYERS, p.NHEADS, p.DIM_FEEDFORWARD, p.DROPOUT
             ),
-            "mask_feature_head": MaskFeatureHead(p.MASK_FEATURE_SOURCE, p.HIDDEN_DIM, p.MASK_DIM, p.EMBED_DIM),
+            "mask_feature_head": MaskFeatureHead(p.MASK_FEATURE_SOURCE, p.HIDDEN_DIM, p.MASK_DIM, p.EMBED_DIM, p.MASK_POOLING),
             "text_encoder": build_text_encoder(cfg),
             "pseudo_mask_generator": build_pseudo_mask_generator(cfg),
             "criterion": MaskCriterion(HungarianMatcher(p.DICE_WEIGHT, p.FOCAL_WEIGHT), p.DICE_WEIGHT, p.FOCAL_WEIGHT),

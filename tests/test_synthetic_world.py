@@ -1,6 +1,7 @@
 """The synthetic open-vocabulary world: determinism, caption/label consistency, held-out
 pairs, the on-disk layout (webdataset shards, label PNGs), registration and resuming."""
 import colorsys
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 from scipy.ndimage import binary_dilation
 
+from conftest import load_script
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
 from pseg_d2.data.synthetic import (
     COLORS,
@@ -112,11 +114,22 @@ def _touching_pairs(sample):
 def test_objects_of_one_colour_never_touch_unless_allowed():
     """Same-colour objects that overlap merge into one blob whose shapes a caption cannot be matched to."""
     kinds = (0.0, 1.0, 0.0)
-    separate = [generate_sample(WorldSpec(size=64, seed=2, kind_fractions=kinds), "train", i) for i in range(150)]
+    separate = [generate_sample(WorldSpec(size=64, seed=2, kind_fractions=kinds, min_objects=2), "train", i) for i in range(150)]
     assert not any(_touching_pairs(s) for s in separate)
     assert np.mean([len(s.scene.objects) for s in separate]) > 2.4  # crowded layouts are redrawn, rarely dropped
     merged = WorldSpec(size=64, seed=2, kind_fractions=kinds, separate_same_color=False)
     assert sum(bool(_touching_pairs(generate_sample(merged, "train", i))) for i in range(150)) > 50
+
+
+def test_min_objects_sets_the_fewest_objects_of_same_colour_scenes():
+    kinds = (0.0, 1.0, 0.0)
+    counts = {m: [len(generate_sample(WorldSpec(size=64, seed=3, kind_fractions=kinds, min_objects=m), "train", i).scene.objects)
+                  for i in range(80)] for m in (1, 3)}
+    assert 1 in counts[1]
+    assert np.mean(np.array(counts[3]) >= 3) > 0.85  # a layout that cannot keep them apart drops some
+    assert np.mean(counts[3]) > np.mean(counts[1]) + 0.8
+    with pytest.raises(ValueError, match="min_objects"):
+        WorldSpec(min_objects=0)
 
 
 def test_pixels_have_their_label_colour_and_backgrounds_are_grey():
@@ -257,3 +270,11 @@ def test_writer_regenerates_splits_of_another_origin(world, tmp_path):
 def test_parallel_writer_gives_the_same_bytes(world, tmp_path):
     write_tiny(tmp_path, workers=2)
     assert snapshot(tmp_path) == snapshot(world)
+
+
+def test_make_synthetic_world_takes_world_spec_fields_as_json(tmp_path):
+    tool = load_script("tools/make_synthetic_world.py")
+    tool.main(["--root", str(tmp_path), "--num-train", "3", "--num-val", "2", "--num-heldout", "1",
+               "--shard-size", "3", "--workers", "1", "--world", '{"min_objects": 3, "max_objects": 3}'])
+    spec = json.loads((tmp_path / "world.json").read_text())["spec"]
+    assert (spec["min_objects"], spec["max_objects"], spec["size"]) == (3, 3, 64)

@@ -27,6 +27,8 @@ def parse_args(argv=None):
                         help="also write the first N training samples as PNGs (train_images/, for P-Seg+)")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--world", default="{}", type=json.loads,
+                        help='other WorldSpec fields as JSON, e.g. \'{"min_objects": 1}\' (use a --root of its own)')
     parser.add_argument("--shard-size", type=int, default=1000, help="samples per training shard")
     parser.add_argument("--workers", type=int, default=None,
                         help="generator processes (default: up to 4, one per CPU)")
@@ -35,7 +37,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    records = write_world(args.root, WorldSpec(size=args.size, seed=args.seed),
+    records = write_world(args.root, WorldSpec.from_dict({**args.world, "size": args.size, "seed": args.seed}),
                           num_train=args.num_train, num_val=args.num_val,
                           num_heldout=args.num_heldout, shard_size=args.shard_size,
                           workers=args.workers)

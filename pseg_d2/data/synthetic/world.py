@@ -126,6 +126,9 @@ class WorldSpec:
     kind_fractions: Tuple[float, float, float] = (0.2, 0.7, 0.1)
     # Fraction of same-colour scenes whose caption names the shapes only (no colour word at all).
     same_color_shape_only: float = 0.75
+    # Fewest objects in same-colour and same-shape scenes (mixed scenes may always hold one); 1 makes
+    # one-object scenes common, which is what single class-name prompts ("a star") describe.
+    min_objects: int = 2
     max_objects: int = 4
     object_size: Tuple[float, float] = (0.30, 0.55)  # diameter / image side
     min_visible: float = 0.5  # of an object's area left visible after occlusion
@@ -137,6 +140,8 @@ class WorldSpec:
     def __post_init__(self):
         if not 2 <= self.max_objects <= 4:
             raise ValueError("max_objects must be 2..4 (caption count words go to four)")
+        if not 1 <= self.min_objects <= self.max_objects:
+            raise ValueError(f"min_objects must be 1..max_objects ({self.max_objects}), got {self.min_objects}")
         for color, shape in self.heldout_pairs:
             if color not in COLORS or shape not in SHAPES:
                 raise ValueError(f"unknown held-out pair ({color}, {shape})")
@@ -346,8 +351,7 @@ def _sample_scene(rng: np.random.Generator, spec: WorldSpec, split: str
     kinds = SCENE_KINDS if split != "heldout" else ("mixed",)  # held-out pairs share nothing
     p = np.array(spec.kind_fractions[: len(kinds)], float)
     kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
-    lo = 1 if kind == "mixed" else 2
-    n = int(rng.integers(lo, spec.max_objects + 1))
+    n = int(rng.integers(1 if kind == "mixed" else spec.min_objects, spec.max_objects + 1))
     chosen = _pick_pairs(rng, kind, n, pairs)
     background = _sample_background(rng)
     touching = lambda objs: _touching_same_color(objs, spec.size) if spec.separate_same_color else []  # noqa: E731

@@ -37,8 +37,19 @@ def test_probe_model_reports_every_section(tmp_path):
     assert set(report["foreground_accuracy"]) == {
         f"{v}, {r}" for v in ("shapes", "colors") for r in ("sigmoid_sum", "query_softmax", "pixel", "hybrid")
     }
-    values = [v for section in ("retrieval_top1", "linear_probe", "foreground_accuracy") for v in report[section].values()]
+    assert {f"{v}, {m}" for v in ("shapes", "colors") for m in ("class names", "linear probe")} <= set(report["objects"])
+    values = [v for section in ("retrieval_top1", "linear_probe", "foreground_accuracy", "objects") for v in report[section].values()]
     assert all(0.0 <= v <= 1.0 for v in values)
     # Even an untrained network's pixel features keep the pixel's colour, linearly.
     assert report["linear_probe"]["colors on pixel decoder"] > 0.5
     assert model.inference_combine == "query_softmax"  # restored
+
+
+def test_object_masks_separate_objects_of_one_class():
+    shapes = np.zeros((1, 8, 8), np.uint8)
+    colors = np.zeros((1, 8, 8), np.uint8)
+    shapes[0, 1:3, 1:3] = shapes[0, 5:7, 5:7] = 2  # two squares of one colour, apart
+    colors[0, 1:3, 1:3] = colors[0, 5:7, 5:7] = 3
+    shapes[0, 1:3, 5:7], colors[0, 1:3, 5:7] = 1, 3  # and a circle of that colour
+    objects = list(tool.object_masks({"shapes": shapes, "colors": colors}))
+    assert sorted((o[2]["shapes"], o[2]["colors"], int(o[1].sum())) for o in objects) == [(0, 2, 4), (1, 2, 4), (1, 2, 4)]

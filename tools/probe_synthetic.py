@@ -9,7 +9,10 @@ Separates the three places where learning from captions can stall:
   features: the pixel decoder's output, and its projection into the joint space (does every pixel
   know its object's class?);
 - foreground accuracy of each inference rule with the class names as prompts, and how alike the
-  prompt-ensembled class embeddings are (does the text side tell the class names apart?).
+  prompt-ensembled class embeddings are (does the text side tell the class names apart?);
+- per ground-truth object, the pixel embeddings pooled under the object's mask, projected as a mask
+  feature: class-name accuracy and a linear probe (does the object's own segment carry its class?),
+  against the image embedding of one-object images (does the image as a whole carry it?).
 
     tools/probe_synthetic.py --config-file configs/synthetic/pseg_regnet_synthetic.yaml \\
         --weights output/demo/model_final.pth
@@ -27,6 +30,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from PIL import Image
+from scipy import ndimage
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -66,14 +70,29 @@ def retrieval_top1(text_emb: torch.Tensor, image_emb: torch.Tensor, rounds: int 
     return hits / np.maximum(seen, 1)
 
 
+def object_masks(labels: Dict[str, np.ndarray]):
+    """{"shapes", "colors"} label maps [n, H, W] -> per object (8-connected region of one colour-shape
+    pair): image index, mask [H, W] bool, {vocabulary: class index (0-based, background left out)}."""
+    for i, (shape, color) in enumerate(zip(labels["shapes"], labels["colors"])):
+        pair = shape.astype(np.int64) * 256 + color
+        for value in np.unique(pair[shape > 0]):
+            regions, count = ndimage.label(pair == value, structure=np.ones((3, 3)))
+            for r in range(1, count + 1):
+                yield i, regions == r, {"shapes": int(value // 256) - 1, "colors": int(value % 256) - 1}
+
+
 def linear_probe(features: np.ndarray, labels: np.ndarray) -> float:
     """Per-pixel features [n, h, w, D] and labels [n, h, w] (0: background, left out) -> accuracy on
     the second half of the images of a logistic regression fitted on the first half."""
     half = len(features) // 2
     fit, score = labels[:half] > 0, labels[half:] > 0
+    return fit_and_score(features[:half][fit], labels[:half][fit], features[half:][score], labels[half:][score])
+
+
+def fit_and_score(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray) -> float:
+    """Accuracy on (score_x [m, D], score_y [m]) of a standardised logistic regression fitted on (fit_x, fit_y)."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    probe.fit(features[:half][fit], labels[:half][fit])
-    return float(probe.score(features[half:][score], labels[half:][score]))
+    return float(probe.fit(fit_x, fit_y).score(score_x, score_y))
 
 
 @torch.no_grad()
@@ -103,6 +122,9 @@ def probe_model(model, images: torch.Tensor, labels: Dict[str, np.ndarray], capt
         rules += ["pixel", "hybrid"]
     report["linear_probe"] = {f"{v} on {name}": linear_probe(f.numpy(), small[v]) for name, f in features.items() for v in small}
 
+    if model.mask_feature_head.source == "mask_pooled":
+        report["objects"] = object_report(model, pixel_feats, image_emb, labels)
+
     rule_before = model.inference_combine
     report["foreground_accuracy"], report["class_embedding_cosine"] = {}, {}
     try:
@@ -119,6 +141,38 @@ def probe_model(model, images: torch.Tensor, labels: Dict[str, np.ndarray], capt
     finally:
         model.inference_combine = rule_before
     return report
+
+
+def object_report(model, pixel_feats, image_emb, labels, min_pixels: int = 20) -> dict:
+    """Pixel features [n, C, h, w], image embeddings [n, E] and label maps [n, H, W] -> class-name
+    accuracy and linear probe (first half of the objects fitted, second half scored) of the mask
+    features pooled under each ground-truth object of at least ``min_pixels``, and class-name
+    accuracy of the image embeddings of one-object images."""
+    embedded = model.mask_feature_head.pixel_embed(pixel_feats)  # [n, hidden, h, w]
+    pooled, classes, counts = [], {v: [] for v in VOCABULARIES}, np.zeros(len(image_emb), int)
+    for i, mask, cls in object_masks(labels):
+        counts[i] += 1
+        if mask.sum() < min_pixels:
+            continue
+        weights = F.interpolate(torch.from_numpy(mask[None, None].astype(np.float32)), size=embedded.shape[-2:], mode="area")[0, 0]
+        pooled.append((embedded[i] * weights).sum((1, 2)) / weights.sum())
+        for v in VOCABULARIES:
+            classes[v].append(cls[v])
+    pooled = torch.stack(pooled)
+    feats = F.normalize(model.mask_feature_head.projection(pooled), dim=-1)
+    single = counts == 1
+    half = len(pooled) // 2
+    out = {}
+    for vocab, names in VOCABULARIES.items():
+        text = model.encode_vocabulary(names)
+        y = np.array(classes[vocab])
+        out[f"{vocab}, class names"] = float(((feats @ text.t()).argmax(1).numpy() == y).mean())
+        out[f"{vocab}, linear probe"] = fit_and_score(pooled[:half].numpy(), y[:half], pooled[half:].numpy(), y[half:])
+        if single.any():
+            y_single = np.array([cls[vocab] for _, _, cls in object_masks({k: v[single] for k, v in labels.items()})])
+            hits = (image_emb[torch.from_numpy(single)] @ text.t()).argmax(1).numpy() == y_single
+            out[f"{vocab}, one-object images"] = float(hits.mean())
+    return out
 
 
 def main():

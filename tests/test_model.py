@@ -8,7 +8,7 @@ from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
 from pseg_d2 import add_pseg_config
-from pseg_d2.modeling import tokenize
+from pseg_d2.modeling import MaskFeatureHead, tokenize
 from conftest import tiny_cfg
 
 
@@ -33,8 +33,6 @@ def test_training_forward_returns_finite_named_losses():
 
 
 def test_softmax_mask_pooling_gives_each_pixel_to_the_queries_that_claim_it():
-    from pseg_d2.modeling import MaskFeatureHead
-
     pixels = torch.randn(1, 4, 6, 6)
     masks = torch.full((1, 2, 6, 6), 12.0)
     masks[0, 1] = 3.0  # both sigmoids near 1 everywhere; query 0 wins every pixel under the softmax

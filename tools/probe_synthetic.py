@@ -150,8 +150,10 @@ def object_report(model, pixel_feats, image_emb, labels, min_pixels: int = 20) -
     accuracy of the image embeddings of one-object images."""
     embedded = model.mask_feature_head.pixel_embed(pixel_feats)  # [n, hidden, h, w]
     pooled, classes, counts = [], {v: [] for v in VOCABULARIES}, np.zeros(len(image_emb), int)
+    image_class = {}  # image index -> its (last) object's classes; the only one in one-object images
     for i, mask, cls in object_masks(labels):
         counts[i] += 1
+        image_class[i] = cls
         if mask.sum() < min_pixels:
             continue
         weights = F.interpolate(torch.from_numpy(mask[None, None].astype(np.float32)), size=embedded.shape[-2:], mode="area")[0, 0]
@@ -169,7 +171,7 @@ def object_report(model, pixel_feats, image_emb, labels, min_pixels: int = 20) -
         out[f"{vocab}, class names"] = float(((feats @ text.t()).argmax(1).numpy() == y).mean())
         out[f"{vocab}, linear probe"] = fit_and_score(pooled[:half].numpy(), y[:half], pooled[half:].numpy(), y[half:])
         if single.any():
-            y_single = np.array([cls[vocab] for _, _, cls in object_masks({k: v[single] for k, v in labels.items()})])
+            y_single = np.array([image_class[i][vocab] for i in np.flatnonzero(single)])
             hits = (image_emb[torch.from_numpy(single)] @ text.t()).argmax(1).numpy() == y_single
             out[f"{vocab}, one-object images"] = float(hits.mean())
     return out

@@ -39,6 +39,11 @@ def add_pseg_config(cfg):
     # ---------------------------------------------------------------- losses
     cfg.MODEL.PSEG.MASK_WEIGHT = 1.0
     cfg.MODEL.PSEG.CONTRASTIVE_WEIGHT = 1.0
+    # Not in the paper (0: off). A second contrastive loss whose image side is each image's
+    # best-matching pseudo-mask segment (pixel embeddings pooled under it, projected as a mask
+    # feature), so captions must be matched by a segment, not only by the mean of all mask features.
+    # Needs MASK_FEATURE_SOURCE "mask_pooled". On the synthetic world it hurts (BENCHMARKS.md).
+    cfg.MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT = 0.0
     cfg.MODEL.PSEG.DICE_WEIGHT = 1.0
     cfg.MODEL.PSEG.FOCAL_WEIGHT = 20.0
 

@@ -32,6 +32,32 @@ def test_training_forward_returns_finite_named_losses():
     assert all(p.grad is None for p in model.pseudo_mask_generator.parameters())
 
 
+def test_segment_contrastive_loss_pools_pixel_embeddings_under_each_pseudo_mask():
+    model = build_model(tiny_cfg("MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT", 0.5))
+    pixels = torch.randn(2, model.mask_feature_head.pixel_embed.in_channels, 8, 8)
+    targets = torch.zeros(2, 3, 8, 8)
+    targets[:, 0, :, :3] = 1  # image 0: segments 0 (24 px) and 1 (40 px), segment 2 empty
+    targets[0, 1, :, 3:] = 1
+    targets[1, 2, :, 3:] = 1  # image 1: segments 0 and 2 (the largest), segment 1 empty
+    valid = targets.flatten(2).sum(-1) > 0
+    segments = model.segment_embeddings(pixels, targets, valid)
+    assert segments.shape == (2, 3, model.mask_feature_head.projection[-1].out_features)
+    assert torch.allclose(segments.norm(dim=-1), torch.ones(2, 3))
+    embedded = model.mask_feature_head.pixel_embed(pixels)
+    own = embedded[0, :, :, :3].sum((1, 2)) / (24 + 1.0)  # the pooling's +1 keeps empty masks finite
+    assert torch.allclose(segments[0, 0], F.normalize(model.mask_feature_head.projection(own), dim=-1), atol=1e-5)
+    assert torch.equal(segments[0, 2], segments[0, 1]) and torch.equal(segments[1, 1], segments[1, 2])
+    model.train()
+    with EventStorage():
+        losses = model(_train_inputs(3, 64, 32))
+    assert set(losses) == {"loss_dice", "loss_focal", "loss_contrastive", "loss_segment_contrastive"}
+    losses["loss_segment_contrastive"].backward()
+    assert model.mask_feature_head.pixel_embed.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="SEGMENT_CONTRASTIVE_WEIGHT"):
+        build_model(tiny_cfg("MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT", 0.5, "MODEL.PSEG.MASK_FEATURE_SOURCE", "query",
+                             "MODEL.PSEG.INFERENCE_COMBINE", "sigmoid_sum"))
+
+
 def test_softmax_mask_pooling_gives_each_pixel_to_the_queries_that_claim_it():
     pixels = torch.randn(1, 4, 6, 6)
     masks = torch.full((1, 2, 6, 6), 12.0)

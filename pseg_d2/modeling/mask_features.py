@@ -36,6 +36,15 @@ class MaskFeatureHead(nn.Module):
         if self.source == "query":
             return self.projection(queries)
         weights = masks.sigmoid() if self.pooling == "sigmoid" else masks.softmax(dim=1)
+        return self.pool(weights, mask_features)
+
+    def pool(self, weights: torch.Tensor, mask_features: torch.Tensor) -> torch.Tensor:
+        """``mask_pooled`` only: per-pixel embeddings averaged under soft masks, then projected.
+
+        weights [B, M, H, W] in [0, 1], mask_features [B, mask_dim, H, W] -> [B, M, embed_dim].
+        """
+        if self.source != "mask_pooled":
+            raise ValueError("pooling pixel embeddings needs MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'")
         pixels = self.pixel_embed(mask_features)
         pooled = torch.einsum("bqhw,bchw->bqc", weights, pixels) / (weights.sum((2, 3))[..., None] + 1.0)
         return self.projection(pooled)

@@ -34,7 +34,8 @@ class PSeg(nn.Module):
     """MaskFormer without a classifier: N masks and N mask features, classified by text embeddings.
 
     Training input: ``list[dict]`` with ``image`` [3, H, W] (uint8, cfg.INPUT.FORMAT) and ``text``
-    [L] caption token ids. Returns ``{"loss_dice", "loss_focal", "loss_contrastive"}``, weighted.
+    [L] caption token ids. Returns ``{"loss_dice", "loss_focal", "loss_contrastive"}``, weighted, and
+    ``loss_segment_contrastive`` when its weight is not 0.
 
     Inference input: ``list[dict]`` with ``image`` and optionally ``height``, ``width`` and
     ``vocabulary`` (list of C class names; falls back to ``self.vocabulary``). Returns
@@ -55,6 +56,7 @@ class PSeg(nn.Module):
         transformer_in_feature: str,
         mask_weight: float,
         contrastive_weight: float,
+        segment_contrastive_weight: float,
         deep_supervision: bool,
         logit_scale_init: float,
         pixel_mean: Tuple[float, ...],
@@ -83,6 +85,8 @@ class PSeg(nn.Module):
             criterion: matched dice + focal loss against the pseudo-masks.
             transformer_in_feature: backbone feature the queries cross-attend to.
             mask_weight, contrastive_weight: lambda_mask and lambda_contrastive.
+            segment_contrastive_weight: weight of the contrastive loss whose image side is the
+                best-matching pseudo-mask segment (see :meth:`segment_embeddings`; 0: off, the paper).
             deep_supervision: supervise the masks of every decoder layer.
             logit_scale_init: initial inverse temperature of the learnable ``logit_scale``.
             pixel_mean, pixel_std: input normalisation, in the input's channel order.
@@ -99,6 +103,8 @@ class PSeg(nn.Module):
                 :func:`apply_speed_switches`.
         """
         super().__init__()
+        if segment_contrastive_weight and mask_feature_head.source != "mask_pooled":
+            raise ValueError("MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT needs MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'")
         if background_rule not in BACKGROUND_RULES:
             raise ValueError(f"MODEL.PSEG.BACKGROUND_RULE must be one of {BACKGROUND_RULES}, got {background_rule!r}")
         if inference_combine not in INFERENCE_RULES:
@@ -118,6 +124,7 @@ class PSeg(nn.Module):
         self.transformer_in_feature = transformer_in_feature
         self.mask_weight = mask_weight
         self.contrastive_weight = contrastive_weight
+        self.segment_contrastive_weight = segment_contrastive_weight
         self.deep_supervision = deep_supervision
         self.logit_scale = nn.Parameter(torch.tensor(math.log(logit_scale_init)))
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
@@ -163,6 +170,7 @@ class PSeg(nn.Module):
             "transformer_in_feature": p.TRANSFORMER_IN_FEATURE,
             "mask_weight": p.MASK_WEIGHT,
             "contrastive_weight": p.CONTRASTIVE_WEIGHT,
+            "segment_contrastive_weight": p.SEGMENT_CONTRASTIVE_WEIGHT,
             "deep_supervision": p.DEEP_SUPERVISION,
             "logit_scale_init": p.LOGIT_SCALE_INIT,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
@@ -242,6 +250,18 @@ class PSeg(nn.Module):
         losses = self.criterion([masks for _, masks in outputs], targets, valid, num_masks)
         return {name: self.mask_weight * value for name, value in losses.items()}
 
+    def segment_embeddings(self, pixel_features: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Per-pixel features [B, MASK_DIM, h, w], pseudo-masks [B, K, h, w], valid [B, K] -> [B, K, E]
+        normalised: each pseudo-mask segment's pooled pixel embeddings, as a mask feature.
+
+        An empty segment takes the embedding of its image's largest one, which leaves the best
+        segment of every image-text pair, all :class:`ContrastiveLoss` reads, unchanged.
+        """
+        segments = F.normalize(self.mask_feature_head.pool(targets, pixel_features), dim=-1)
+        largest = targets.flatten(2).sum(-1).argmax(1)
+        fallback = segments[torch.arange(len(segments), device=segments.device), largest]
+        return torch.where(valid[..., None], segments, fallback[:, None])
+
     def losses(self, batched_inputs: List[dict], grad_cache: Optional[Callable] = None) -> Dict[str, torch.Tensor]:
         """The weighted losses of a batch; ``grad_cache`` (see :mod:`pseg_d2.engine.grad_cache`) takes
         over after the forward, as ``grad_cache(self, raw, outputs, image_emb, text_emb)``."""
@@ -249,16 +269,23 @@ class PSeg(nn.Module):
             raise KeyError("P-Seg training inputs need a 'text' entry (caption token ids); use ImageTextDatasetMapper.")
         images, raw = self._preprocess(batched_inputs)
         tokens = torch.stack([x["text"] for x in batched_inputs]).to(self.device)
-        outputs = self.predict_masks(images.tensor, all_layers=self.deep_supervision)
+        pixel_features, outputs = self._decode(images.tensor, all_layers=self.deep_supervision)
         mask_feats, last_masks = outputs[-1]
         image_emb = F.normalize(mask_feats.mean(1), dim=-1)
         text_emb = self.text_encoder(tokens)
         if grad_cache is not None:
+            if self.segment_contrastive_weight:
+                raise ValueError("MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT is not supported with contrastive micro-batches")
             return grad_cache(self, raw, outputs, image_emb, text_emb)
         targets, valid = self.pseudo_mask_targets(raw, last_masks.shape[-2:])
         losses = self.mask_losses(outputs, targets, valid)
         logit_scale = self.scale()
         losses["loss_contrastive"] = self.contrastive_weight * self.contrastive_loss(image_emb, text_emb, logit_scale)
+        if self.segment_contrastive_weight:
+            segment_emb = self.segment_embeddings(pixel_features, targets, valid)
+            losses["loss_segment_contrastive"] = self.segment_contrastive_weight * self.contrastive_loss(
+                segment_emb, text_emb, logit_scale
+            )
         storage = get_event_storage()
         storage.put_scalar("contrastive_pairs", self.contrastive_loss.num_pairs, smoothing_hint=False)
         storage.put_scalar("logit_scale", logit_scale.item(), smoothing_hint=False)

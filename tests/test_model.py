@@ -39,8 +39,7 @@ def test_segment_contrastive_loss_pools_pixel_embeddings_under_each_pseudo_mask(
     targets[:, 0, :, :3] = 1  # image 0: segments 0 (24 px) and 1 (40 px), segment 2 empty
     targets[0, 1, :, 3:] = 1
     targets[1, 2, :, 3:] = 1  # image 1: segments 0 and 2 (the largest), segment 1 empty
-    valid = targets.flatten(2).sum(-1) > 0
-    segments = model.segment_embeddings(pixels, targets, valid)
+    segments = model.segment_embeddings(pixels, targets)
     assert segments.shape == (2, 3, model.mask_feature_head.projection[-1].out_features)
     assert torch.allclose(segments.norm(dim=-1), torch.ones(2, 3))
     embedded = model.mask_feature_head.pixel_embed(pixels)

@@ -250,17 +250,17 @@ class PSeg(nn.Module):
         losses = self.criterion([masks for _, masks in outputs], targets, valid, num_masks)
         return {name: self.mask_weight * value for name, value in losses.items()}
 
-    def segment_embeddings(self, pixel_features: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Per-pixel features [B, MASK_DIM, h, w], pseudo-masks [B, K, h, w], valid [B, K] -> [B, K, E]
-        normalised: each pseudo-mask segment's pooled pixel embeddings, as a mask feature.
+    def segment_embeddings(self, pixel_features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-pixel features [B, MASK_DIM, h, w], pseudo-masks [B, K, h, w] -> [B, K, E] normalised:
+        each pseudo-mask segment's pooled pixel embeddings, as a mask feature.
 
         An empty segment takes the embedding of its image's largest one, which leaves the best
         segment of every image-text pair, all :class:`ContrastiveLoss` reads, unchanged.
         """
         segments = F.normalize(self.mask_feature_head.pool(targets, pixel_features), dim=-1)
-        largest = targets.flatten(2).sum(-1).argmax(1)
-        fallback = segments[torch.arange(len(segments), device=segments.device), largest]
-        return torch.where(valid[..., None], segments, fallback[:, None])
+        areas = targets.flatten(2).sum(-1)  # [B, K]
+        fallback = segments[torch.arange(len(segments), device=segments.device), areas.argmax(1)]
+        return torch.where(areas[..., None] > 0, segments, fallback[:, None])
 
     def losses(self, batched_inputs: List[dict], grad_cache: Optional[Callable] = None) -> Dict[str, torch.Tensor]:
         """The weighted losses of a batch; ``grad_cache`` (see :mod:`pseg_d2.engine.grad_cache`) takes
@@ -282,7 +282,7 @@ class PSeg(nn.Module):
         logit_scale = self.scale()
         losses["loss_contrastive"] = self.contrastive_weight * self.contrastive_loss(image_emb, text_emb, logit_scale)
         if self.segment_contrastive_weight:
-            segment_emb = self.segment_embeddings(pixel_features, targets, valid)
+            segment_emb = self.segment_embeddings(pixel_features, targets)
             losses["loss_segment_contrastive"] = self.segment_contrastive_weight * self.contrastive_loss(
                 segment_emb, text_emb, logit_scale
             )

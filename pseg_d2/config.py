@@ -55,7 +55,11 @@ def add_pseg_config(cfg):
     #   "hybrid":            "query_softmax"'s best score (masks decide background), classes ranked as "pixel"
     cfg.MODEL.PSEG.INFERENCE_COMBINE = "sigmoid_sum"
     # Background: "prompt" encodes BACKGROUND_CLASS_NAME like any class; "threshold" gives the
-    # background channel the constant BACKGROUND_THRESHOLD, so it wins where no class scores more.
+    # background channel the constant BACKGROUND_THRESHOLD, so it wins where no class scores more;
+    # "border" (not in the paper) does too, but the best class scores how far (cosine distance, in
+    # [0, 2]) the pixel's mask features lie from the mean feature of the image's border ring: what looks
+    # like the border is background, whatever the vocabulary. For images whose border is mostly
+    # background; not with SLIDING_WINDOW.
     cfg.MODEL.PSEG.BACKGROUND_RULE = "prompt"
     cfg.MODEL.PSEG.BACKGROUND_THRESHOLD = 0.5
     cfg.MODEL.PSEG.BACKGROUND_CLASS_NAME = "background"
@@ -98,6 +102,8 @@ def add_pseg_config(cfg):
     cfg.MODEL.PSEUDO_MASK.SPLIT_REGIONS = False
     cfg.MODEL.PSEUDO_MASK.MAX_MASKS = 16
     cfg.MODEL.PSEUDO_MASK.MIN_REGION_AREA = 4
+    # A cluster with more large regions than this (a texture, not a few objects) is not split; 0: no limit.
+    cfg.MODEL.PSEUDO_MASK.MAX_REGIONS_PER_CLUSTER = 0
     # timm model name of the frozen feature ViT and a local checkpoint of its weights (required).
     cfg.MODEL.PSEUDO_MASK.VIT_NAME = "vit_small_patch8_224.dino"
     cfg.MODEL.PSEUDO_MASK.VIT_WEIGHTS = ""

@@ -112,6 +112,23 @@ def test_split_into_regions_orders_by_area_and_joins_small_regions_to_their_clus
     assert (capped[background] == 0).all() and (capped[~background] == 1).all()
     with pytest.raises(ValueError):
         split_into_regions(labels, max_masks=0, min_area=1)
+    with pytest.raises(ValueError):
+        split_into_regions(labels, max_masks=4, min_area=1, max_regions_per_cluster=-1)
+
+
+def test_split_into_regions_keeps_textures_whole():
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, 0:2, 0:2] = 1  # two objects of cluster 1 (4 cells each)
+    labels[0, 0:2, 6:8] = 1
+    labels[0, 4, 0:8:2] = 2  # a texture: cluster 2 falls into four single cells and a 2x2 block
+    labels[0, 6:8, 6:8] = 2
+    masks = split_into_regions(labels, max_masks=8, min_area=1, max_regions_per_cluster=2)[0]
+    assert masks[0, 0] != masks[0, 7]  # two regions: split
+    texture = labels[0] == 2
+    assert len(masks[texture].unique()) == 1  # five regions: one mask, that of its largest region
+    assert masks[texture][0] != masks[0, 0] and masks[texture][0] != masks[0, 7]
+    assert len(split_into_regions(labels, max_masks=8, min_area=1)[0][texture].unique()) == 5  # no limit
+    assert len(split_into_regions(labels, max_masks=8, min_area=1, max_regions_per_cluster=5)[0][texture].unique()) == 5
 
 
 def test_color_generator_gives_separate_objects_of_one_colour_their_own_masks():

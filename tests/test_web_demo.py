@@ -119,10 +119,16 @@ def test_segment_refuses_bad_queries(weights, web_demo):
         ({"vocabulary": "red, red"}, r"more than once: \['red'\]"),
         ({"background": "none", "background_words": "stripes"}, "Background words need a background class"),
         ({"background": "threshold", "threshold": None}, "needs a background threshold"),
+        ({"background": "border", "threshold": None}, "border rule needs a background threshold"),
         ({"background": "sky"}, "must be one of"),
     ]:
         with pytest.raises(gr.Error, match=message):
             web_demo.segment(predictor, None, **{"image": image, **query, **change})
+    web_demo.segment(predictor, None, image, **{**query, "background": "border", "threshold": 0.3})
+    assert (predictor.model.background_rule, predictor.model.background_threshold) == ("border", 0.3)
+    windows = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", weights, "MODEL.PSEG.SLIDING_WINDOW", 64, "MODEL.PSEG.SLIDING_STRIDE", 32))
+    with pytest.raises(gr.Error, match="sliding windows"):
+        web_demo.segment(windows, None, image, **{**query, "background": "border"})
     overlay, summary = web_demo.segment(predictor, None, image, **{**query, "background": "none"})
     assert overlay.shape[1] == web_demo.MIN_DISPLAY_SIDE and "(64 x 64 pixels, " in summary
     assert {part.rsplit(" ", 1)[0] for part in summary.split(" (")[0].split(", ")} <= {"red", "circle"}

@@ -32,7 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "demo"))
 import demo as demo_cli  # noqa: E402  (demo/demo.py: default model, weights check)
 
-BACKGROUND_CHOICES = ("prompt", "threshold", "none")
+BACKGROUND_CHOICES = ("prompt", "threshold", "border", "none")
 # Overlays of smaller images are drawn larger, so that the page shows them at a readable size.
 MIN_DISPLAY_SIDE = 256
 # System fonts: the default theme would fetch its fonts from the internet.
@@ -82,10 +82,12 @@ def segment(
     if background not in BACKGROUND_CHOICES:
         raise gr.Error(f"The background rule must be one of {BACKGROUND_CHOICES}, got {background!r}.")
     if background == "none" and background_words.strip():
-        raise gr.Error("Background words need a background class: choose the prompt or threshold rule.")
-    if background == "threshold" and threshold is None:
-        raise gr.Error("The threshold rule needs a background threshold.")
+        raise gr.Error("Background words need a background class: choose the prompt, threshold or border rule.")
+    if background in ("threshold", "border") and threshold is None:
+        raise gr.Error(f"The {background} rule needs a background threshold.")
     model = predictor.model
+    if background == "border" and model.sliding_window:
+        raise gr.Error("The border rule needs whole-image inference: this model uses sliding windows.")
     try:
         vocab = Vocabulary.parse(vocabulary, background_words=background_words, add_background=background != "none",
                                  background_name=model.background_class_name)
@@ -93,7 +95,7 @@ def segment(
         raise gr.Error(str(err))
     if background != "none":
         model.background_rule = background
-    if background == "threshold":
+    if background in ("threshold", "border"):
         model.background_threshold = float(threshold)
     model.pamr = pamr if use_pamr else None
     start = time.perf_counter()
@@ -124,7 +126,7 @@ def build_app(predictor: PSegPredictor) -> gr.Blocks:
                 with gr.Row():
                     background = gr.Radio(list(BACKGROUND_CHOICES), value=p.BACKGROUND_RULE, label="background rule",
                                           elem_id="background")
-                    threshold = gr.Number(value=p.BACKGROUND_THRESHOLD, step=0.05, label="threshold (threshold rule)",
+                    threshold = gr.Number(value=p.BACKGROUND_THRESHOLD, step=0.05, label="threshold (threshold, border rules)",
                                           elem_id="threshold")
                 use_pamr = gr.Checkbox(value=p.PAMR.ENABLED, label="refine along colour edges (PAMR)", elem_id="pamr")
                 button = gr.Button("Segment", variant="primary", elem_id="segment")

@@ -12,6 +12,7 @@ from detectron2.structures import ImageList
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
+from .background import border_mean, distinctness
 from .combine import INFERENCE_RULES, combine_masks
 from .contrastive import ContrastiveLoss
 from .criterion import MaskCriterion
@@ -26,7 +27,7 @@ from .speed import apply_speed_switches
 from .text_encoder import build_text_encoder
 from .transformer_decoder import TransformerMaskDecoder
 
-BACKGROUND_RULES = ("prompt", "threshold")
+BACKGROUND_RULES = ("prompt", "threshold", "border")
 
 
 @META_ARCH_REGISTRY.register()
@@ -92,8 +93,8 @@ class PSeg(nn.Module):
             pixel_mean, pixel_std: input normalisation, in the input's channel order.
             input_format: ``RGB`` or ``BGR``, the channel order of input images.
             inference_combine: rule of :func:`combine_masks`, ``pixel`` or ``hybrid`` (see :meth:`predict_scores`).
-            background_rule: ``prompt`` or ``threshold`` (see ``add_pseg_config``).
-            background_threshold: background score under the ``threshold`` rule.
+            background_rule: ``prompt``, ``threshold`` or ``border`` (see ``add_pseg_config``).
+            background_threshold: background score under the ``threshold`` and ``border`` rules.
             background_class_name: the vocabulary entry treated as background.
             prompt_templates: format strings ensembled into each class embedding.
             sliding_window, sliding_stride: infer on square windows of this side, this far apart,
@@ -140,6 +141,11 @@ class PSeg(nn.Module):
             raise ValueError(
                 f"MODEL.PSEG.SLIDING_WINDOW={sliding_window} must be a multiple of {self.size_divisibility} "
                 f"and 0 < SLIDING_STRIDE={sliding_stride} <= it"
+            )
+        if sliding_window and background_rule == "border":
+            raise ValueError(
+                "MODEL.PSEG.BACKGROUND_RULE 'border' compares pixels with the image's border, which sliding "
+                "windows do not see: set MODEL.PSEG.SLIDING_WINDOW 0 or choose another rule"
             )
         self.sliding_window, self.sliding_stride = sliding_window, sliding_stride
         self.pamr = pamr
@@ -301,40 +307,55 @@ class PSeg(nn.Module):
             self._class_embedding_cache[key] = class_embeddings(vocabulary, self.prompt_templates, encode)
         return self._class_embedding_cache[key]
 
-    def predict_scores(self, images: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
+    def predict_scores(self, images: torch.Tensor, vocabulary: Sequence[str],
+                       image_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> torch.Tensor:
         """Normalised images [B, 3, H, W] -> class scores [B, C, H, W].
 
         Mask rules classify the N mask features and combine them by their masks (:func:`combine_masks`);
         ``pixel`` classifies every pixel's own embedding (:meth:`MaskFeatureHead.dense`, at 1/4 scale);
         ``hybrid`` keeps the ``query_softmax`` score of the best class (so the masks decide background)
         but ranks the classes by the pixel's own embedding. Under the ``threshold`` background rule the
-        background channel is the constant threshold.
+        background channel is the constant threshold; under ``border`` too, and the best class scores
+        how unlike the image's border the pixel looks: the cosine distance (:func:`distinctness`) of each
+        mask's feature from the mean feature of the border ring (:func:`border_mean`), averaged over the
+        pixel's masks as the rule weights them (``pixel``: of the pixel's own embedding). The ring leaves
+        out padding when ``image_sizes``, the images' own sizes, are given.
         """
         text_emb = self.encode_vocabulary(vocabulary)
         classes = list(range(len(vocabulary)))
-        use_threshold = self.background_rule == "threshold" and self.background_class_name in vocabulary
-        if use_threshold:
+        use_constant = self.background_rule in ("threshold", "border") and self.background_class_name in vocabulary
+        if use_constant:
             classes.remove(list(vocabulary).index(self.background_class_name))
         classify = lambda feats: (self.scale() * F.normalize(feats, dim=-1) @ text_emb[classes].t()).softmax(-1)  # noqa: E731
         size = images.shape[-2:]
-
-        def pixel_scores(pixel_features):  # [B, C', H, W]
-            probs = classify(self.mask_feature_head.dense(pixel_features)).permute(0, 3, 1, 2)
-            return F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
+        upsample = partial(F.interpolate, size=size, mode="bilinear", align_corners=False)
 
         rule = self.inference_combine
         if rule == "pixel":  # no masks: the transformer decoder is not run
-            class_scores = pixel_scores(self._pixel_features(images)[1])
+            dense = self.mask_feature_head.dense(self._pixel_features(images)[1])  # [B, h, w, E]
+            class_scores = upsample(classify(dense).permute(0, 3, 1, 2))
+            if use_constant and self.background_rule == "border":
+                reference = border_mean(dense.permute(0, 3, 1, 2), image_sizes, tuple(size))  # [B, E]
+                distinct = distinctness(dense, reference[:, None, None], dim=-1)[:, None]  # [B, 1, h, w]
         else:
             pixel_features, outputs = self._decode(images)
             mask_feats, masks = outputs[-1]
-            masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
-            class_scores = combine_masks(classify(mask_feats), masks, "query_softmax" if rule == "hybrid" else rule)
+            combine = "query_softmax" if rule == "hybrid" else rule
+            full_masks = upsample(masks)
+            class_scores = combine_masks(classify(mask_feats), full_masks, combine)
             if rule == "hybrid":
-                per_pixel = pixel_scores(pixel_features)
+                dense = self.mask_feature_head.dense(pixel_features)
+                per_pixel = upsample(classify(dense).permute(0, 3, 1, 2))
                 class_scores = class_scores.amax(1, keepdim=True) * per_pixel / per_pixel.amax(1, keepdim=True)
-        if not use_threshold:
+            if use_constant and self.background_rule == "border":  # masks are background or not as a whole
+                mixed = combine_masks(F.normalize(mask_feats, dim=-1), masks, combine)  # [B, E, h, w]
+                per_mask = distinctness(mask_feats, border_mean(mixed, image_sizes, tuple(size))[:, None], dim=-1)
+                weights = combine_masks(torch.ones_like(mask_feats[..., :1]), full_masks, combine).clamp(min=1e-6)
+                distinct = combine_masks(per_mask[..., None], full_masks, combine) / weights  # [B, 1, H, W]
+        if not use_constant:
             return class_scores
+        if self.background_rule == "border":
+            class_scores = upsample(distinct) * class_scores / class_scores.amax(1, keepdim=True)
         scores = class_scores.new_full((images.shape[0], len(vocabulary), *size), self.background_threshold)
         scores[:, classes] = class_scores
         return scores
@@ -352,7 +373,7 @@ class PSeg(nn.Module):
                 for image, (h, w) in zip(images.tensor, images.image_sizes)
             ]
         else:
-            scores = predict(images.tensor)
+            scores = predict(images.tensor, image_sizes=images.image_sizes)
         results = []
         for score, x, size in zip(scores, batched_inputs, images.image_sizes):
             height, width = x.get("height", size[0]), x.get("width", size[1])

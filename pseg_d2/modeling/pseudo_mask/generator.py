@@ -27,7 +27,7 @@ class KMeansPseudoMaskGenerator(nn.Module):
     further into ``num_masks`` connected regions (:func:`split_into_regions`). Frozen."""
 
     def __init__(self, num_clusters: int, num_iters: int, tol: float, seed: int, split_regions: bool = False,
-                 max_masks: int = 16, min_region_area: int = 4):
+                 max_masks: int = 16, min_region_area: int = 4, max_regions_per_cluster: int = 0):
         super().__init__()
         self.num_clusters = num_clusters
         self.num_iters = num_iters
@@ -36,12 +36,14 @@ class KMeansPseudoMaskGenerator(nn.Module):
         self.split_regions = split_regions
         self.max_masks = max_masks
         self.min_region_area = min_region_area
+        self.max_regions_per_cluster = max_regions_per_cluster
 
     @classmethod
     def kmeans_args(cls, cfg) -> dict:
         pm = cfg.MODEL.PSEUDO_MASK
         return {"num_clusters": pm.NUM_CLUSTERS, "num_iters": pm.KMEANS_ITERS, "tol": pm.KMEANS_TOL, "seed": pm.SEED,
-                "split_regions": pm.SPLIT_REGIONS, "max_masks": pm.MAX_MASKS, "min_region_area": pm.MIN_REGION_AREA}
+                "split_regions": pm.SPLIT_REGIONS, "max_masks": pm.MAX_MASKS, "min_region_area": pm.MIN_REGION_AREA,
+                "max_regions_per_cluster": pm.MAX_REGIONS_PER_CLUSTER}
 
     @property
     def num_masks(self) -> int:
@@ -59,7 +61,9 @@ class KMeansPseudoMaskGenerator(nn.Module):
         labels = batched_kmeans(
             feats.flatten(2).transpose(1, 2), self.num_clusters, self.num_iters, self.tol, generator
         ).view(b, h, w)
-        return split_into_regions(labels, self.max_masks, self.min_region_area) if self.split_regions else labels
+        if not self.split_regions:
+            return labels
+        return split_into_regions(labels, self.max_masks, self.min_region_area, self.max_regions_per_cluster)
 
     def train(self, mode: bool = True):
         """Always stays in eval mode: the generator is frozen."""

@@ -59,9 +59,11 @@ def browser():
 
 
 def replace_text(element, text: str):
+    """Types ``text`` over the field's value and leaves the field, as a user does, so the page takes it."""
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(Keys.BACKSPACE)
     element.send_keys(text)
+    element.send_keys(Keys.TAB)
 
 
 def test_page_segments_an_uploaded_image_like_the_predictor(tmp_path, weights, web_demo, server, browser):

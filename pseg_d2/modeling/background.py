@@ -6,7 +6,6 @@ more confidently than the objects. The border prior of saliency detection needs 
 image's border is mostly background, and a pixel whose feature is close to the border's average
 feature is background too.
 """
-import math
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -19,12 +18,13 @@ def border_cells(image_sizes: Sequence[Tuple[int, int]], padded: Tuple[int, int]
     covers padded inputs of ``padded`` pixels; an image of ``image_sizes[i]`` pixels covers the cells
     its pixels fall in, the rest is padding."""
     h, w = grid
-    ring = torch.zeros(len(image_sizes), h, w, dtype=torch.bool, device=device)
-    for i, (height, width) in enumerate(image_sizes):
-        rows, cols = math.ceil(height * h / padded[0]), math.ceil(width * w / padded[1])
-        ring[i, :rows, :cols] = True
-        ring[i, 1 : rows - 1, 1 : cols - 1] = False
-    return ring
+    sizes = torch.tensor(image_sizes, dtype=torch.long, device=device)  # [B, 2] pixels
+    rows = (-(-sizes[:, 0] * h // padded[0]))[:, None, None]  # ceil(height * h / padded height)
+    cols = (-(-sizes[:, 1] * w // padded[1]))[:, None, None]
+    y = torch.arange(h, device=device)[None, :, None]
+    x = torch.arange(w, device=device)[None, None, :]
+    inside = (y < rows) & (x < cols)
+    return inside & ((y == 0) | (x == 0) | (y == rows - 1) | (x == cols - 1))
 
 
 def border_mean(features: torch.Tensor, image_sizes: Optional[Sequence[Tuple[int, int]]] = None,

@@ -326,6 +326,7 @@ class PSeg(nn.Module):
         use_constant = self.background_rule in ("threshold", "border") and self.background_class_name in vocabulary
         if use_constant:
             classes.remove(list(vocabulary).index(self.background_class_name))
+        use_border = use_constant and self.background_rule == "border"
         classify = lambda feats: (self.scale() * F.normalize(feats, dim=-1) @ text_emb[classes].t()).softmax(-1)  # noqa: E731
         size = images.shape[-2:]
         upsample = partial(F.interpolate, size=size, mode="bilinear", align_corners=False)
@@ -334,9 +335,9 @@ class PSeg(nn.Module):
         if rule == "pixel":  # no masks: the transformer decoder is not run
             dense = self.mask_feature_head.dense(self._pixel_features(images)[1])  # [B, h, w, E]
             class_scores = upsample(classify(dense).permute(0, 3, 1, 2))
-            if use_constant and self.background_rule == "border":
+            if use_border:
                 reference = border_mean(dense.permute(0, 3, 1, 2), image_sizes, tuple(size))  # [B, E]
-                distinct = distinctness(dense, reference[:, None, None], dim=-1)[:, None]  # [B, 1, h, w]
+                distinct = upsample(distinctness(dense, reference[:, None, None], dim=-1)[:, None])  # [B, 1, H, W]
         else:
             pixel_features, outputs = self._decode(images)
             mask_feats, masks = outputs[-1]
@@ -347,15 +348,15 @@ class PSeg(nn.Module):
                 dense = self.mask_feature_head.dense(pixel_features)
                 per_pixel = upsample(classify(dense).permute(0, 3, 1, 2))
                 class_scores = class_scores.amax(1, keepdim=True) * per_pixel / per_pixel.amax(1, keepdim=True)
-            if use_constant and self.background_rule == "border":  # masks are background or not as a whole
+            if use_border:  # masks are background or not as a whole
                 mixed = combine_masks(F.normalize(mask_feats, dim=-1), masks, combine)  # [B, E, h, w]
                 per_mask = distinctness(mask_feats, border_mean(mixed, image_sizes, tuple(size))[:, None], dim=-1)
                 weights = combine_masks(torch.ones_like(mask_feats[..., :1]), full_masks, combine).clamp(min=1e-6)
                 distinct = combine_masks(per_mask[..., None], full_masks, combine) / weights  # [B, 1, H, W]
         if not use_constant:
             return class_scores
-        if self.background_rule == "border":
-            class_scores = upsample(distinct) * class_scores / class_scores.amax(1, keepdim=True)
+        if use_border:
+            class_scores = distinct * class_scores / class_scores.amax(1, keepdim=True)
         scores = class_scores.new_full((images.shape[0], len(vocabulary), *size), self.background_threshold)
         scores[:, classes] = class_scores
         return scores

@@ -181,8 +181,8 @@ class _NetworkForward(torch.nn.Module):
         self.model = model
 
     def forward(self, images, tokens):
-        mask_feats, masks = self.model.predict_masks(images, all_layers=self.model.deep_supervision)[-1]
-        return masks, mask_feats, self.model.text_encoder(tokens)
+        mask_feats, layer_masks = self.model.predict_masks(images, all_layers=self.model.deep_supervision)
+        return layer_masks, mask_feats, self.model.text_encoder(tokens)
 
 
 def count_forward_flops(model, images, tokens):

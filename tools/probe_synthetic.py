@@ -103,8 +103,8 @@ def probe_model(model, images: torch.Tensor, labels: Dict[str, np.ndarray], capt
     x = (images - model.pixel_mean) / model.pixel_std
     image_emb, pixel_feats = [], []
     for start in range(0, len(x), batch):
-        pixel, outputs = model._decode(x[start : start + batch])
-        image_emb.append(F.normalize(outputs[-1][0].mean(1), dim=-1))  # the training image embedding
+        pixel, mask_feats, _ = model._decode(x[start : start + batch])
+        image_emb.append(F.normalize(mask_feats.mean(1), dim=-1))  # the training image embedding
         pixel_feats.append(pixel)
     image_emb, pixel_feats = torch.cat(image_emb), torch.cat(pixel_feats)
     text_emb = model.text_encoder(model.text_encoder.tokenize(captions))

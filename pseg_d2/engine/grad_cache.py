@@ -44,11 +44,11 @@ class _EmbeddingPass:
         self.raw: List[torch.Tensor] = []
         self.mask_size = None
 
-    def __call__(self, model, raw, outputs, image_emb, text_emb) -> Dict[str, torch.Tensor]:
+    def __call__(self, model, raw, layer_masks, image_emb, text_emb) -> Dict[str, torch.Tensor]:
         self.image_emb.append(image_emb.float())
         self.text_emb.append(text_emb.float())
         self.raw.append(raw)
-        self.mask_size = outputs[-1][1].shape[-2:]
+        self.mask_size = layer_masks[-1].shape[-2:]
         return {}
 
 
@@ -60,8 +60,8 @@ class _ReplayPass:
         self.targets, self.valid, self.num_masks = targets, valid, num_masks
         self.image_grad, self.text_grad, self.scale_grad = image_grad, text_grad, scale_grad
 
-    def __call__(self, model, raw, outputs, image_emb, text_emb) -> Dict[str, torch.Tensor]:
-        losses = model.mask_losses(outputs, self.targets, self.valid, self.num_masks)
+    def __call__(self, model, raw, layer_masks, image_emb, text_emb) -> Dict[str, torch.Tensor]:
+        losses = model.mask_losses(layer_masks, self.targets, self.valid, self.num_masks)
         surrogate = (
             (image_emb.float() * self.image_grad).sum()
             + (text_emb.float() * self.text_grad).sum()

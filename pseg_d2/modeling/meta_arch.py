@@ -219,9 +219,10 @@ class PSeg(nn.Module):
         return normalised, raw
 
     def predict_masks(self, images: torch.Tensor, all_layers: bool = False):
-        """Normalised images [B, 3, H, W] -> (per decoder layer: (mask features [B, N, E], mask logits
-        [B, N, H/4, W/4])). Mask features are in the joint space, not normalised."""
-        return self._decode(images, all_layers)[1]
+        """Normalised images [B, 3, H, W] -> the last decoder layer's mask features [B, N, E] (in the
+        joint space, not normalised), and the mask logits [B, N, H/4, W/4] of each decoder layer
+        (``all_layers``) or of the last one, last in the list."""
+        return self._decode(images, all_layers)[1:]
 
     def _pixel_features(self, images: torch.Tensor):
         """-> backbone features (dict of maps), per-pixel features [B, MASK_DIM, H/4, W/4]."""
@@ -231,10 +232,14 @@ class PSeg(nn.Module):
         return features, self.pixel_decoder(features)
 
     def _decode(self, images: torch.Tensor, all_layers: bool = False):
-        """-> per-pixel features [B, MASK_DIM, H/4, W/4], and :meth:`predict_masks`' outputs."""
+        """-> per-pixel features [B, MASK_DIM, H/4, W/4], and :meth:`predict_masks`' outputs.
+
+        Only the last layer's masks get features: earlier layers' masks are supervised, never classified.
+        """
         features, pixel_features = self._pixel_features(images)
         outputs = self.mask_decoder(features[self.transformer_in_feature], pixel_features, all_layers=all_layers)
-        return pixel_features, [(self.mask_feature_head(queries, masks, pixel_features), masks) for queries, masks in outputs]
+        queries, masks = outputs[-1]
+        return pixel_features, self.mask_feature_head(queries, masks, pixel_features), [m for _, m in outputs]
 
     def forward(self, batched_inputs: List[dict], grad_cache: Optional[Callable] = None):
         if self.training:
@@ -251,9 +256,10 @@ class PSeg(nn.Module):
         targets = F.interpolate(one_hot, size=size, mode="nearest")
         return targets, targets.flatten(2).sum(-1) > 0
 
-    def mask_losses(self, outputs, targets, valid, num_masks=None) -> Dict[str, torch.Tensor]:
-        """:meth:`predict_masks` outputs, pseudo-masks [B, K, h, w], valid [B, K] -> weighted mask losses."""
-        losses = self.criterion([masks for _, masks in outputs], targets, valid, num_masks)
+    def mask_losses(self, layer_masks, targets, valid, num_masks=None) -> Dict[str, torch.Tensor]:
+        """Mask logits per decoder layer (list of [B, N, h, w]), pseudo-masks [B, K, h, w], valid [B, K]
+        -> weighted mask losses."""
+        losses = self.criterion(layer_masks, targets, valid, num_masks)
         return {name: self.mask_weight * value for name, value in losses.items()}
 
     def segment_embeddings(self, pixel_features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -270,21 +276,20 @@ class PSeg(nn.Module):
 
     def losses(self, batched_inputs: List[dict], grad_cache: Optional[Callable] = None) -> Dict[str, torch.Tensor]:
         """The weighted losses of a batch; ``grad_cache`` (see :mod:`pseg_d2.engine.grad_cache`) takes
-        over after the forward, as ``grad_cache(self, raw, outputs, image_emb, text_emb)``."""
+        over after the forward, as ``grad_cache(self, raw, layer_masks, image_emb, text_emb)``."""
         if any("text" not in x for x in batched_inputs):
             raise KeyError("P-Seg training inputs need a 'text' entry (caption token ids); use ImageTextDatasetMapper.")
         images, raw = self._preprocess(batched_inputs)
         tokens = torch.stack([x["text"] for x in batched_inputs]).to(self.device)
-        pixel_features, outputs = self._decode(images.tensor, all_layers=self.deep_supervision)
-        mask_feats, last_masks = outputs[-1]
+        pixel_features, mask_feats, layer_masks = self._decode(images.tensor, all_layers=self.deep_supervision)
         image_emb = F.normalize(mask_feats.mean(1), dim=-1)
         text_emb = self.text_encoder(tokens)
         if grad_cache is not None:
             if self.segment_contrastive_weight:
                 raise ValueError("MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT is not supported with contrastive micro-batches")
-            return grad_cache(self, raw, outputs, image_emb, text_emb)
-        targets, valid = self.pseudo_mask_targets(raw, last_masks.shape[-2:])
-        losses = self.mask_losses(outputs, targets, valid)
+            return grad_cache(self, raw, layer_masks, image_emb, text_emb)
+        targets, valid = self.pseudo_mask_targets(raw, layer_masks[-1].shape[-2:])
+        losses = self.mask_losses(layer_masks, targets, valid)
         logit_scale = self.scale()
         losses["loss_contrastive"] = self.contrastive_weight * self.contrastive_loss(image_emb, text_emb, logit_scale)
         if self.segment_contrastive_weight:
@@ -339,8 +344,7 @@ class PSeg(nn.Module):
                 reference = border_mean(dense.permute(0, 3, 1, 2), image_sizes, tuple(size))  # [B, E]
                 distinct = upsample(distinctness(dense, reference[:, None, None], dim=-1)[:, None])  # [B, 1, H, W]
         else:
-            pixel_features, outputs = self._decode(images)
-            mask_feats, masks = outputs[-1]
+            pixel_features, mask_feats, (masks,) = self._decode(images)
             combine = "query_softmax" if rule == "hybrid" else rule
             full_masks = upsample(masks)
             class_scores = combine_masks(classify(mask_feats), full_masks, combine)

@@ -32,6 +32,19 @@ def test_training_forward_returns_finite_named_losses():
     assert all(p.grad is None for p in model.pseudo_mask_generator.parameters())
 
 
+def test_every_decoder_layers_masks_are_supervised_but_only_the_last_gets_features():
+    model = build_model(tiny_cfg("MODEL.PSEG.DEEP_SUPERVISION", True))
+    model.train()
+    head_calls, supervised = [], []
+    model.mask_feature_head.register_forward_hook(lambda module, args, out: head_calls.append(out.shape))
+    criterion = model.criterion.forward
+    model.criterion.forward = lambda layer_masks, *rest: supervised.append(len(layer_masks)) or criterion(layer_masks, *rest)
+    with EventStorage():
+        model(_train_inputs(2, 64, 32))
+    assert supervised == [len(model.mask_decoder.layers)] and len(model.mask_decoder.layers) > 1
+    assert len(head_calls) == 1 and head_calls[0][:2] == (2, model.mask_decoder.query_embed.num_embeddings)
+
+
 def test_segment_contrastive_loss_pools_pixel_embeddings_under_each_pseudo_mask():
     model = build_model(tiny_cfg("MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT", 0.5))
     pixels = torch.randn(2, model.mask_feature_head.pixel_embed.in_channels, 8, 8)

@@ -132,6 +132,18 @@ def test_min_objects_sets_the_fewest_objects_of_same_colour_scenes():
         WorldSpec(min_objects=0)
 
 
+def test_heldout_scenes_are_mixed_whatever_the_kind_fractions():
+    """A world without mixed training scenes still has held-out images (each a held-out pair among others)."""
+    spec = WorldSpec(size=32, seed=4, kind_fractions=(0.0, 1.0, 0.0))
+    assert {generate_sample(spec, "train", i).scene.kind for i in range(20)} == {"same_color"}
+    heldout = [generate_sample(spec, "heldout", i).scene for i in range(20)]
+    assert {s.kind for s in heldout} == {"mixed"}
+    assert all(any((o.color, o.shape) in HELDOUT_PAIRS for o in s.objects) for s in heldout)
+    for bad in ((0.0, 0.0, 0.0), (0.5, -0.1, 0.6), (0.5, 0.5)):
+        with pytest.raises(ValueError, match="kind_fractions"):
+            WorldSpec(kind_fractions=bad)
+
+
 def test_pixels_have_their_label_colour_and_backgrounds_are_grey():
     dist, bg_sat = [], []
     rgb = np.array(list(COLORS.values()), float)

@@ -140,6 +140,9 @@ class WorldSpec:
     def __post_init__(self):
         if not 2 <= self.max_objects <= 4:
             raise ValueError("max_objects must be 2..4 (caption count words go to four)")
+        if len(self.kind_fractions) != len(SCENE_KINDS) or min(self.kind_fractions) < 0 or sum(self.kind_fractions) <= 0:
+            raise ValueError(f"kind_fractions must be {len(SCENE_KINDS)} non-negative weights of {SCENE_KINDS}, "
+                             f"not all zero; got {self.kind_fractions}")
         if not 1 <= self.min_objects <= self.max_objects:
             raise ValueError(f"min_objects must be 1..max_objects ({self.max_objects}), got {self.min_objects}")
         for color, shape in self.heldout_pairs:
@@ -348,8 +351,9 @@ def _sample_scene(rng: np.random.Generator, spec: WorldSpec, split: str
                   ) -> Tuple[Scene, np.ndarray]:
     """``sample_scene`` and the scene's supersampled ids [S*H, S*W] (see ``rasterize``)."""
     pairs = allowed_pairs(spec, split)
-    kinds = SCENE_KINDS if split != "heldout" else ("mixed",)  # held-out pairs share nothing
-    p = np.array(spec.kind_fractions[: len(kinds)], float)
+    # Held-out pairs share nothing, so held-out scenes are mixed whatever the world's fractions (the
+    # draw is kept so that every world's held-out scenes stay the same).
+    kinds, p = (SCENE_KINDS, np.array(spec.kind_fractions, float)) if split != "heldout" else (("mixed",), np.ones(1))
     kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
     n = int(rng.integers(1 if kind == "mixed" else spec.min_objects, spec.max_objects + 1))
     chosen = _pick_pairs(rng, kind, n, pairs)

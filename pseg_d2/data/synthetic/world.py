@@ -140,9 +140,10 @@ class WorldSpec:
     def __post_init__(self):
         if not 2 <= self.max_objects <= 4:
             raise ValueError("max_objects must be 2..4 (caption count words go to four)")
-        if len(self.kind_fractions) != len(SCENE_KINDS) or min(self.kind_fractions) < 0 or sum(self.kind_fractions) <= 0:
+        fractions = self.kind_fractions
+        if len(fractions) != len(SCENE_KINDS) or min(fractions) < 0 or sum(fractions) <= 0:
             raise ValueError(f"kind_fractions must be {len(SCENE_KINDS)} non-negative weights of {SCENE_KINDS}, "
-                             f"not all zero; got {self.kind_fractions}")
+                             f"not all zero; got {fractions}")
         if not 1 <= self.min_objects <= self.max_objects:
             raise ValueError(f"min_objects must be 1..max_objects ({self.max_objects}), got {self.min_objects}")
         for color, shape in self.heldout_pairs:

@@ -353,7 +353,7 @@ def _sample_scene(rng: np.random.Generator, spec: WorldSpec, split: str
     """``sample_scene`` and the scene's supersampled ids [S*H, S*W] (see ``rasterize``)."""
     pairs = allowed_pairs(spec, split)
     # Held-out pairs share nothing, so held-out scenes are mixed whatever the world's fractions (the
-    # draw is kept so that every world's held-out scenes stay the same).
+    # kind is still drawn, so that held-out scenes stay the ones earlier versions generated).
     kinds, p = (SCENE_KINDS, np.array(spec.kind_fractions, float)) if split != "heldout" else (("mixed",), np.ones(1))
     kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
     n = int(rng.integers(1 if kind == "mixed" else spec.min_objects, spec.max_objects + 1))

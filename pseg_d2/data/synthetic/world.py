@@ -352,9 +352,12 @@ def _sample_scene(rng: np.random.Generator, spec: WorldSpec, split: str
                   ) -> Tuple[Scene, np.ndarray]:
     """``sample_scene`` and the scene's supersampled ids [S*H, S*W] (see ``rasterize``)."""
     pairs = allowed_pairs(spec, split)
-    # Held-out pairs share nothing, so held-out scenes are mixed whatever the world's fractions (the
-    # kind is still drawn, so that held-out scenes stay the ones earlier versions generated).
-    kinds, p = (SCENE_KINDS, np.array(spec.kind_fractions, float)) if split != "heldout" else (("mixed",), np.ones(1))
+    if split == "heldout":
+        # Held-out pairs share nothing, so held-out scenes are mixed whatever the world's fractions (the
+        # kind is still drawn, so that held-out scenes stay the ones earlier versions generated).
+        kinds, p = ("mixed",), np.ones(1)
+    else:
+        kinds, p = SCENE_KINDS, np.array(spec.kind_fractions, float)
     kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
     n = int(rng.integers(1 if kind == "mixed" else spec.min_objects, spec.max_objects + 1))
     chosen = _pick_pairs(rng, kind, n, pairs)

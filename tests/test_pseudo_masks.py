@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -94,6 +95,21 @@ def test_connected_regions_are_8_connected_and_keyed_by_their_first_cell():
     assert ids.tolist() == [[0, 0, 2, 2, 4],
                             [2, 2, 0, 2, 4],
                             [10, 2, 2, 2, 2]]
+
+
+def test_connected_regions_match_scipy_on_random_maps():
+    from scipy import ndimage
+
+    labels = torch.randint(0, 3, (4, 40, 40), generator=torch.Generator().manual_seed(0))
+    ids = connected_regions(labels)
+    for lab, found in zip(labels.numpy(), ids.numpy()):
+        expected = np.zeros_like(found)
+        for value in np.unique(lab):
+            regions, count = ndimage.label(lab == value, structure=np.ones((3, 3)))
+            for r in range(1, count + 1):
+                cells = regions == r
+                expected[cells] = np.flatnonzero(cells.ravel())[0]  # keyed by the region's first cell
+        assert (found == expected).all()
 
 
 def test_split_into_regions_orders_by_area_and_joins_small_regions_to_their_cluster():

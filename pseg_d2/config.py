@@ -76,6 +76,19 @@ def add_pseg_config(cfg):
     cfg.MODEL.PSEG.PAMR.ENABLED = False
     cfg.MODEL.PSEG.PAMR.ITERS = 10
     cfg.MODEL.PSEG.PAMR.DILATIONS = [1, 2, 4, 8, 12, 24]
+    # Region voting (not in the paper): a second pseudo-mask generator of MODEL.PSEUDO_MASK's kind cuts
+    # each image into regions (its K-Means clusters split into connected regions of at least MIN_AREA
+    # cells, at most MAX_REGIONS, clusters with more than MAX_PER_CLUSTER large regions kept whole;
+    # COLOR_STRIDE replaces the colour generator's), and each region is named as a whole: the class
+    # ranking of its pooled pixel embeddings, projected as a mask feature, and its mean best score
+    # (pseg_d2/modeling/regions.py). Needs MASK_FEATURE_SOURCE "mask_pooled". With the DINO generator
+    # this is a second frozen ViT-S/8.
+    cfg.MODEL.PSEG.REGION_VOTING = CN()
+    cfg.MODEL.PSEG.REGION_VOTING.ENABLED = False
+    cfg.MODEL.PSEG.REGION_VOTING.MAX_REGIONS = 24
+    cfg.MODEL.PSEG.REGION_VOTING.MIN_AREA = 20
+    cfg.MODEL.PSEG.REGION_VOTING.MAX_PER_CLUSTER = 4
+    cfg.MODEL.PSEG.REGION_VOTING.COLOR_STRIDE = 1
 
     # ---------------------------------------------------------------- text encoder
     cfg.MODEL.TEXT_ENCODER = CN()

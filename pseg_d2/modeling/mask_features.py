@@ -38,15 +38,18 @@ class MaskFeatureHead(nn.Module):
         weights = masks.sigmoid() if self.pooling == "sigmoid" else masks.softmax(dim=1)
         return self.pool(weights, mask_features)
 
-    def pool(self, weights: torch.Tensor, mask_features: torch.Tensor) -> torch.Tensor:
+    def pool(self, weights: torch.Tensor, mask_features: torch.Tensor, damping: float = 1.0) -> torch.Tensor:
         """``mask_pooled`` only: per-pixel embeddings averaged under soft masks, then projected.
 
         weights [B, M, H, W] in [0, 1], mask_features [B, mask_dim, H, W] -> [B, M, embed_dim].
+        ``damping`` is added to each mask's total weight, so that a nearly empty mask pools towards zero
+        (training's masks); 0 pools exactly (an empty mask gives zero).
         """
         if self.source != "mask_pooled":
             raise ValueError("pooling pixel embeddings needs MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'")
         pixels = self.pixel_embed(mask_features)
-        pooled = torch.einsum("bqhw,bchw->bqc", weights, pixels) / (weights.sum((2, 3))[..., None] + 1.0)
+        total = (weights.sum((2, 3))[..., None] + damping).clamp(min=1e-6)
+        pooled = torch.einsum("bqhw,bchw->bqc", weights, pixels) / total
         return self.projection(pooled)
 
     def dense(self, mask_features: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from .pamr import PAMR
 from .pixel_decoder import build_pixel_decoder
 from .prompts import class_embeddings, get_templates
 from .pseudo_mask import build_pseudo_mask_generator
+from .regions import build_region_generator, region_masks, vote
 from .sliding_window import sliding_window_scores
 from .speed import apply_speed_switches
 from .text_encoder import build_text_encoder
@@ -71,6 +72,7 @@ class PSeg(nn.Module):
         sliding_window: int = 0,
         sliding_stride: int = 224,
         pamr: Optional[PAMR] = None,
+        region_generator: Optional[nn.Module] = None,
         channels_last: bool = False,
         compile_backbone: bool = False,
         activation_checkpointing: bool = False,
@@ -100,6 +102,8 @@ class PSeg(nn.Module):
             sliding_window, sliding_stride: infer on square windows of this side, this far apart,
                 averaging overlapping scores (0: the whole image at once).
             pamr: refines each image's class scores with its colours before they are returned (None: off).
+            region_generator: cuts images into regions that are named as a whole (None: off; see
+                :mod:`pseg_d2.modeling.regions`).
             channels_last, compile_backbone, activation_checkpointing: speed switches, see
                 :func:`apply_speed_switches`.
         """
@@ -149,6 +153,9 @@ class PSeg(nn.Module):
             )
         self.sliding_window, self.sliding_stride = sliding_window, sliding_stride
         self.pamr = pamr
+        if region_generator is not None and mask_feature_head.source != "mask_pooled":
+            raise ValueError("MODEL.PSEG.REGION_VOTING needs MODEL.PSEG.MASK_FEATURE_SOURCE 'mask_pooled'")
+        self.region_generator = region_generator
         # Vocabulary used when an input names none (set by users, e.g. PSegPredictor).
         self.vocabulary: Optional[List[str]] = None
         self._class_embedding_cache: Dict[Tuple[str, ...], torch.Tensor] = {}
@@ -190,6 +197,7 @@ class PSeg(nn.Module):
             "sliding_window": p.SLIDING_WINDOW,
             "sliding_stride": p.SLIDING_STRIDE,
             "pamr": PAMR(p.PAMR.ITERS, p.PAMR.DILATIONS) if p.PAMR.ENABLED else None,
+            "region_generator": build_region_generator(cfg) if p.REGION_VOTING.ENABLED else None,
             "channels_last": p.CHANNELS_LAST,
             "compile_backbone": p.COMPILE,
             "activation_checkpointing": p.ACTIVATION_CHECKPOINTING,
@@ -217,6 +225,11 @@ class PSeg(nn.Module):
         if self.input_format == "BGR":
             raw = raw.flip(1)
         return normalised, raw
+
+    def _raw(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images [B, 3, H, W] -> RGB 0-255 floats (padding takes the mean colour)."""
+        raw = images * self.pixel_std + self.pixel_mean
+        return raw.flip(1) if self.input_format == "BGR" else raw
 
     def predict_masks(self, images: torch.Tensor, all_layers: bool = False):
         """Normalised images [B, 3, H, W] -> the last decoder layer's mask features [B, N, E] (in the
@@ -324,7 +337,9 @@ class PSeg(nn.Module):
         how unlike the image's border the pixel looks: the cosine distance (:func:`distinctness`) of each
         mask's feature from the mean feature of the border ring (:func:`border_mean`), averaged over the
         pixel's masks as the rule weights them (``pixel``: of the pixel's own embedding). The ring leaves
-        out padding when ``image_sizes``, the images' own sizes, are given.
+        out padding when ``image_sizes``, the images' own sizes, are given. With region voting, each
+        region of the image then takes the class ranking of its pooled pixel embeddings and its mean
+        best score (:mod:`pseg_d2.modeling.regions`).
         """
         text_emb = self.encode_vocabulary(vocabulary)
         classes = list(range(len(vocabulary)))
@@ -338,7 +353,8 @@ class PSeg(nn.Module):
 
         rule = self.inference_combine
         if rule == "pixel":  # no masks: the transformer decoder is not run
-            dense = self.mask_feature_head.dense(self._pixel_features(images)[1])  # [B, h, w, E]
+            pixel_features = self._pixel_features(images)[1]
+            dense = self.mask_feature_head.dense(pixel_features)  # [B, h, w, E]
             class_scores = upsample(classify(dense).permute(0, 3, 1, 2))
             if use_border:
                 reference = border_mean(dense.permute(0, 3, 1, 2), image_sizes, tuple(size))  # [B, E]
@@ -357,10 +373,16 @@ class PSeg(nn.Module):
                 per_mask = distinctness(mask_feats, border_mean(mixed, image_sizes, tuple(size))[:, None], dim=-1)
                 weights = combine_masks(torch.ones_like(mask_feats[..., :1]), full_masks, combine).clamp(min=1e-6)
                 distinct = combine_masks(per_mask[..., None], full_masks, combine) / weights  # [B, 1, H, W]
-        if not use_constant:
-            return class_scores
         if use_border:
             class_scores = distinct * class_scores / class_scores.amax(1, keepdim=True)
+        if self.region_generator is not None:
+            regions = region_masks(self.region_generator, self._raw(images))  # [B, R, H, W]
+            # a tent filter: pooling the bilinearly upsampled pixel embeddings over each region, without upsampling them
+            weights = F.interpolate(regions, size=pixel_features.shape[-2:], mode="bilinear", antialias=True)
+            region_feats = self.mask_feature_head.pool(weights, pixel_features, damping=0.0)  # [B, R, E]
+            class_scores = vote(class_scores, regions, classify(region_feats))
+        if not use_constant:
+            return class_scores
         scores = class_scores.new_full((images.shape[0], len(vocabulary), *size), self.background_threshold)
         scores[:, classes] = class_scores
         return scores

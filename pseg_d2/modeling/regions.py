@@ -1,0 +1,53 @@
+"""Region voting: each region of an image is named as a whole, as training names masks.
+
+Training only ever classifies pixel embeddings pooled under a mask, while a pixel's own embedding
+sees its neighbourhood: each pixel names the part of an object it sees (a star's middle "circle",
+its points "crescent"). Region voting cuts the image into regions without any vocabulary (the
+pseudo-mask generator's K-Means clusters, split into connected regions), classifies each region's
+pooled pixel embeddings as a mask feature, and gives every pixel of a region that class ranking and
+the region's mean foreground score.
+"""
+import torch
+import torch.nn.functional as F
+
+from .pseudo_mask.generator import KMeansPseudoMaskGenerator, build_pseudo_mask_generator
+
+
+def build_region_generator(cfg) -> KMeansPseudoMaskGenerator:
+    """A frozen generator of ``cfg.MODEL.PSEUDO_MASK``'s kind (a second instance, ``cfg`` unchanged) that
+    splits its clusters into regions as ``cfg.MODEL.PSEG.REGION_VOTING`` says."""
+    voting = cfg.MODEL.PSEG.REGION_VOTING
+    cfg = cfg.clone()
+    cfg.defrost()
+    pm = cfg.MODEL.PSEUDO_MASK
+    pm.SPLIT_REGIONS = True
+    pm.MAX_MASKS = voting.MAX_REGIONS
+    pm.MIN_REGION_AREA = voting.MIN_AREA
+    pm.MAX_REGIONS_PER_CLUSTER = voting.MAX_PER_CLUSTER
+    pm.COLOR_STRIDE = voting.COLOR_STRIDE
+    return build_pseudo_mask_generator(cfg).requires_grad_(False)
+
+
+@torch.no_grad()
+def region_masks(generator: KMeansPseudoMaskGenerator, raw_images: torch.Tensor) -> torch.Tensor:
+    """Raw RGB images [B, 3, H, W] (0-255) -> one-hot regions [B, R, H, W] (R = ``generator.num_masks``;
+    a region may be empty)."""
+    labels = generator(raw_images).clone()  # leave inference mode
+    one_hot = F.one_hot(labels, generator.num_masks).permute(0, 3, 1, 2).float()
+    return F.interpolate(one_hot, size=raw_images.shape[-2:], mode="nearest")
+
+
+def region_mean(maps: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """Maps [B, C, H, W], one-hot regions [B, R, H, W] -> [B, C, H, W]: each pixel takes its region's mean."""
+    sums = torch.einsum("bchw,brhw->brc", maps, regions)
+    means = sums / regions.sum((2, 3))[..., None].clamp(min=1)
+    return torch.einsum("brc,brhw->bchw", means, regions)
+
+
+def vote(class_scores: torch.Tensor, regions: torch.Tensor, region_probs: torch.Tensor) -> torch.Tensor:
+    """Class scores [B, C, H, W], one-hot regions [B, R, H, W], each region's class probabilities
+    [B, R, C] -> [B, C, H, W]: a pixel's best class is its region's, and scores its region's mean
+    best score; the other classes keep the region's ranking."""
+    strength = region_mean(class_scores.amax(1, keepdim=True), regions)
+    ranking = torch.einsum("brc,brhw->bchw", region_probs, regions)
+    return strength * ranking / ranking.amax(1, keepdim=True).clamp(min=1e-12)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from pseg_d2.modeling.regions import build_region_generator, region_masks, region_mean, vote
+from pseg_d2.modeling.regions import build_region_generator, region_mean, vote
 from conftest import tiny_cfg
 
 VOTING = ("MODEL.PSEG.REGION_VOTING.ENABLED", True, "MODEL.PSEG.REGION_VOTING.MIN_AREA", 4)
@@ -38,7 +38,7 @@ def test_region_generator_splits_clusters_into_regions_and_leaves_the_config_alo
     generator = build_region_generator(cfg)
     assert not cfg.MODEL.PSEUDO_MASK.SPLIT_REGIONS and cfg.MODEL.PSEUDO_MASK.COLOR_STRIDE == 4
     assert generator.split_regions and generator.num_masks == cfg.MODEL.PSEG.REGION_VOTING.MAX_REGIONS
-    regions = region_masks(generator, blocks_image()[None])
+    regions = generator.one_hot(blocks_image()[None], (64, 64))
     assert regions.shape == (1, generator.num_masks, 64, 64) and torch.equal(regions.sum(1), torch.ones(1, 64, 64))
     first, second = regions[0, :, 16, 16].argmax(), regions[0, :, 48, 44].argmax()
     assert first != second  # two red squares: one colour cluster, two regions
@@ -53,7 +53,7 @@ def test_region_voting_names_each_region_as_a_whole(combine):
     plain.load_state_dict(voting.state_dict())
     raw = blocks_image()[None]
     images = (raw - voting.pixel_mean) / voting.pixel_std
-    regions = [r for r in region_masks(voting.region_generator, raw)[0].bool() if r.any()]
+    regions = [r for r in voting.region_generator.one_hot(raw, (64, 64))[0].bool() if r.any()]
     classes = ["cat", "dog", "bird", "fish"]
     with torch.no_grad():
         labels = voting.predict_scores(images, classes).argmax(1)[0]

@@ -22,7 +22,7 @@ from .pamr import PAMR
 from .pixel_decoder import build_pixel_decoder
 from .prompts import class_embeddings, get_templates
 from .pseudo_mask import build_pseudo_mask_generator
-from .regions import build_region_generator, region_masks, vote
+from .regions import build_region_generator, vote
 from .sliding_window import sliding_window_scores
 from .speed import apply_speed_switches
 from .text_encoder import build_text_encoder
@@ -263,10 +263,7 @@ class PSeg(nn.Module):
     @torch.no_grad()
     def pseudo_mask_targets(self, raw_images: torch.Tensor, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Raw RGB images [B, 3, H, W] -> binary pseudo-masks [B, K, h, w] at ``size``, and [B, K] non-empty."""
-        labels = self.pseudo_mask_generator(raw_images).clone()  # leave inference mode
-        k = self.pseudo_mask_generator.num_masks
-        one_hot = F.one_hot(labels, k).permute(0, 3, 1, 2).float()
-        targets = F.interpolate(one_hot, size=size, mode="nearest")
+        targets = self.pseudo_mask_generator.one_hot(raw_images, size)
         return targets, targets.flatten(2).sum(-1) > 0
 
     def mask_losses(self, layer_masks, targets, valid, num_masks=None) -> Dict[str, torch.Tensor]:
@@ -364,7 +361,7 @@ class PSeg(nn.Module):
             combine = "query_softmax" if rule == "hybrid" else rule
             full_masks = upsample(masks)
             class_scores = combine_masks(classify(mask_feats), full_masks, combine)
-            if rule == "hybrid":
+            if rule == "hybrid" and self.region_generator is None:  # region voting ranks the classes itself
                 dense = self.mask_feature_head.dense(pixel_features)
                 per_pixel = upsample(classify(dense).permute(0, 3, 1, 2))
                 class_scores = class_scores.amax(1, keepdim=True) * per_pixel / per_pixel.amax(1, keepdim=True)
@@ -376,7 +373,7 @@ class PSeg(nn.Module):
         if use_border:
             class_scores = distinct * class_scores / class_scores.amax(1, keepdim=True)
         if self.region_generator is not None:
-            regions = region_masks(self.region_generator, self._raw(images))  # [B, R, H, W]
+            regions = self.region_generator.one_hot(self._raw(images), size)  # [B, R, H, W]
             # a tent filter: pooling the bilinearly upsampled pixel embeddings over each region, without upsampling them
             weights = F.interpolate(regions, size=pixel_features.shape[-2:], mode="bilinear", antialias=True)
             region_feats = self.mask_feature_head.pool(weights, pixel_features, damping=0.0)  # [B, R, E]

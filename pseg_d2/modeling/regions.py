@@ -8,7 +8,6 @@ pooled pixel embeddings as a mask feature, and gives every pixel of a region tha
 the region's mean foreground score.
 """
 import torch
-import torch.nn.functional as F
 
 from .pseudo_mask.generator import KMeansPseudoMaskGenerator, build_pseudo_mask_generator
 
@@ -26,15 +25,6 @@ def build_region_generator(cfg) -> KMeansPseudoMaskGenerator:
     pm.MAX_REGIONS_PER_CLUSTER = voting.MAX_PER_CLUSTER
     pm.COLOR_STRIDE = voting.COLOR_STRIDE
     return build_pseudo_mask_generator(cfg).requires_grad_(False)
-
-
-@torch.no_grad()
-def region_masks(generator: KMeansPseudoMaskGenerator, raw_images: torch.Tensor) -> torch.Tensor:
-    """Raw RGB images [B, 3, H, W] (0-255) -> one-hot regions [B, R, H, W] (R = ``generator.num_masks``;
-    a region may be empty)."""
-    labels = generator(raw_images).clone()  # leave inference mode
-    one_hot = F.one_hot(labels, generator.num_masks).permute(0, 3, 1, 2).float()
-    return F.interpolate(one_hot, size=raw_images.shape[-2:], mode="nearest")
 
 
 def region_mean(maps: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:

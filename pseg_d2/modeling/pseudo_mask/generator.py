@@ -65,6 +65,14 @@ class KMeansPseudoMaskGenerator(nn.Module):
             return labels
         return split_into_regions(labels, self.max_masks, self.min_region_area, self.max_regions_per_cluster)
 
+    @torch.no_grad()
+    def one_hot(self, images: torch.Tensor, size) -> torch.Tensor:
+        """Raw images [B, 3, H, W] -> binary pseudo-masks [B, num_masks, *size] (nearest resizing; a mask
+        may be empty)."""
+        labels = self(images).clone()  # leave inference mode
+        one_hot = F.one_hot(labels, self.num_masks).permute(0, 3, 1, 2).float()
+        return F.interpolate(one_hot, size=tuple(size), mode="nearest")
+
     def train(self, mode: bool = True):
         """Always stays in eval mode: the generator is frozen."""
         return super().train(False)

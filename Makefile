@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pseg_installed
 
-.PHONY: setup test test-fast demo demo-long demo-plus
+.PHONY: setup test test-fast demo demo-plus
 
 setup: $(STAMP)
 
@@ -21,9 +21,6 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/run_demo.py --config-file configs/synthetic/pseg_regnet_synthetic.yaml --output output/demo
-
-demo-long: $(STAMP)
-	$(PY) tools/run_demo.py --config-file configs/synthetic/pseg_regnet_synthetic_long.yaml --output output/demo_long
 
 # P-Seg+: self-train a small UperNet + ViT on the pseudo labels that `make demo`'s P-Seg gives synthetic train images.
 demo-plus: $(STAMP)

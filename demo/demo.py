@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from pseg_d2 import add_pseg_config
 from pseg_d2.engine import PSegPredictor
-from pseg_d2.modeling.meta_arch import BACKGROUND_RULES
+from pseg_d2.inference import BACKGROUND_RULES
 from pseg_d2.utils.visualize import list_images, overlay_with_legend, palette
 from pseg_d2.vocabulary import REDUCTIONS, Vocabulary
 
@@ -43,13 +43,13 @@ def get_parser() -> argparse.ArgumentParser:
     vocabulary.add_argument("--vocabulary", help='classes, e.g. "person; man; woman, dog, sky"')
     vocabulary.add_argument("--vocabulary-file", help="the same, usually one class per line; '#' starts a comment line")
     p.add_argument("--background-words", default="", help='stuff words that all count as background, e.g. "wall; floor"')
-    p.add_argument("--background", choices=BACKGROUND_RULES + ("none",),
-                   help="background rule (default: the config's MODEL.PSEG.BACKGROUND_RULE); none: no background class")
+    p.add_argument("--background", choices=tuple(BACKGROUND_RULES) + ("none",),
+                   help="background rule (default: the config's MODEL.PSEG.TEST.BACKGROUND_RULE); none: no background class")
     p.add_argument("--threshold", type=float, help="background score under --background threshold")
     p.add_argument("--synonym-reduce", choices=REDUCTIONS, default="max",
                    help="a class's score from its synonyms' scores")
     p.add_argument("--pamr", action="store_true",
-                   help="refine the scores along colour edges (PAMR; MODEL.PSEG.PAMR.ITERS and DILATIONS)")
+                   help="refine the scores along colour edges (PAMR; MODEL.PSEG.TEST.PAMR.ITERS and DILATIONS)")
     p.add_argument("--save-labels", action="store_true", help="also write <name>_labels.png, uint8 class indices")
     p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy, float32 [C, H, W]")
     p.add_argument("--scale", type=float, default=1.0,
@@ -63,14 +63,15 @@ def setup_cfg(args, parser):
     add_pseg_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
+    test = cfg.MODEL.PSEG.TEST
     if args.background in BACKGROUND_RULES:
-        cfg.MODEL.PSEG.BACKGROUND_RULE = args.background
+        test.BACKGROUND_RULE = args.background
     if args.threshold is not None:
-        if cfg.MODEL.PSEG.BACKGROUND_RULE != "threshold" or args.background == "none":
+        if test.BACKGROUND_RULE != "threshold" or args.background == "none":
             parser.error("--threshold needs the threshold background rule (--background threshold)")
-        cfg.MODEL.PSEG.BACKGROUND_THRESHOLD = args.threshold
+        test.BACKGROUND_THRESHOLD = args.threshold
     if args.pamr:
-        cfg.MODEL.PSEG.PAMR.ENABLED = True
+        test.PAMR.ENABLED = True
     cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS or DEFAULT_WEIGHTS
     cfg.freeze()
     return cfg
@@ -93,7 +94,7 @@ def build_vocabulary(args, parser, cfg) -> Vocabulary:
     if args.background == "none" and args.background_words:
         parser.error("--background-words needs a background class: drop --background none")
     kwargs = dict(background_words=args.background_words, add_background=args.background != "none",
-                  background_name=cfg.MODEL.PSEG.BACKGROUND_CLASS_NAME, reduction=args.synonym_reduce)
+                  background_name=cfg.MODEL.PSEG.TEST.BACKGROUND_CLASS_NAME, reduction=args.synonym_reduce)
     try:
         if args.vocabulary_file:
             return Vocabulary.from_file(args.vocabulary_file, **kwargs)

@@ -22,9 +22,6 @@ def add_pseg_config(cfg):
     #   "query":       the decoder's query outputs (the paper's "raw mask features");
     #   "mask_pooled": per-pixel embeddings averaged under each predicted (sigmoid) mask.
     cfg.MODEL.PSEG.MASK_FEATURE_SOURCE = "query"
-    # "mask_pooled" only: pixels weighted by each query's sigmoid mask, or by a softmax over queries
-    # ("query_softmax": every pixel shared among the queries, as the query_softmax inference rule does).
-    cfg.MODEL.PSEG.MASK_POOLING = "sigmoid"
     # Backbone feature the transformer decoder cross-attends to.
     cfg.MODEL.PSEG.TRANSFORMER_IN_FEATURE = "res5"
     # Pixel decoder (registry PIXEL_DECODER_REGISTRY) and its input features, finest first.
@@ -39,56 +36,55 @@ def add_pseg_config(cfg):
     # ---------------------------------------------------------------- losses
     cfg.MODEL.PSEG.MASK_WEIGHT = 1.0
     cfg.MODEL.PSEG.CONTRASTIVE_WEIGHT = 1.0
-    # Not in the paper (0: off). A second contrastive loss whose image side is each image's
-    # best-matching pseudo-mask segment (pixel embeddings pooled under it, projected as a mask
-    # feature), so captions must be matched by a segment, not only by the mean of all mask features.
-    # Needs MASK_FEATURE_SOURCE "mask_pooled". On the synthetic world it hurts (BENCHMARKS.md).
-    cfg.MODEL.PSEG.SEGMENT_CONTRASTIVE_WEIGHT = 0.0
     cfg.MODEL.PSEG.DICE_WEIGHT = 1.0
     cfg.MODEL.PSEG.FOCAL_WEIGHT = 20.0
 
-    # ---------------------------------------------------------------- inference
+    # ---------------------------------------------------------------- inference (pseg_d2/inference)
+    # Every inference rule; build_semantic_inference(cfg) builds them and checks how they combine.
+    # Evaluation configs (configs/eval/) change only this node.
+    cfg.MODEL.PSEG.TEST = CN()
     # How the N (mask, class-probability) pairs become a [C, H, W] map:
-    #   "sigmoid_sum":       sum_q p_q(c) * sigmoid(mask_q)       (MaskFormer's semantic inference)
-    #   "query_softmax":     sum_q p_q(c) * softmax_q(mask logits) (each pixel split among queries)
-    #   "pixel":             p(c) of each pixel's own embedding, no masks (MASK_FEATURE_SOURCE "mask_pooled" only)
-    #   "hybrid":            "query_softmax"'s best score (masks decide background), classes ranked as "pixel"
-    cfg.MODEL.PSEG.INFERENCE_COMBINE = "sigmoid_sum"
+    #   "sigmoid_sum":   sum_q p_q(c) * sigmoid(mask_q)        (MaskFormer's semantic inference)
+    #   "query_softmax": sum_q p_q(c) * softmax_q(mask logits)  (each pixel split among the masks)
+    cfg.MODEL.PSEG.TEST.COMBINE = "sigmoid_sum"
     # Background: "prompt" encodes BACKGROUND_CLASS_NAME like any class; "threshold" gives the
     # background channel the constant BACKGROUND_THRESHOLD, so it wins where no class scores more;
     # "border" (not in the paper) does too, but the best class scores how far (cosine distance, in
     # [0, 2]) the pixel's mask features lie from the mean feature of the image's border ring: what looks
     # like the border is background, whatever the vocabulary. For images whose border is mostly
     # background; not with SLIDING_WINDOW.
-    cfg.MODEL.PSEG.BACKGROUND_RULE = "prompt"
-    cfg.MODEL.PSEG.BACKGROUND_THRESHOLD = 0.5
-    cfg.MODEL.PSEG.BACKGROUND_CLASS_NAME = "background"
+    cfg.MODEL.PSEG.TEST.BACKGROUND_RULE = "prompt"
+    cfg.MODEL.PSEG.TEST.BACKGROUND_THRESHOLD = 0.5
+    cfg.MODEL.PSEG.TEST.BACKGROUND_CLASS_NAME = "background"
     # Sliding-window inference: square windows of this side in pixels (0 = whole image), every
     # SLIDING_STRIDE pixels; scores are averaged where windows overlap (GroupViT: 448 / 224).
-    cfg.MODEL.PSEG.SLIDING_WINDOW = 0
-    cfg.MODEL.PSEG.SLIDING_STRIDE = 224
-    # Prompt templates averaged into one class embedding ("{}" is the class name); see pseg_d2/modeling/prompts.py.
-    cfg.MODEL.PSEG.PROMPT_TEMPLATES = "imagenet"
+    cfg.MODEL.PSEG.TEST.SLIDING_WINDOW = 0
+    cfg.MODEL.PSEG.TEST.SLIDING_STRIDE = 224
+    # Prompt templates averaged into one class embedding ("{}" is the class name); see pseg_d2/inference/prompts.py.
+    cfg.MODEL.PSEG.TEST.PROMPT_TEMPLATES = "imagenet"
+    # The vocabulary of inputs that name none (DefaultPredictor's, for instance); empty: the
+    # stuff_classes of the first DATASETS.TEST set.
+    cfg.MODEL.PSEG.TEST.VOCABULARY = []
     # PAMR (pixel-adaptive mask refinement, Araslanov & Roth 2020) of the class scores before argmax:
     # ITERS rounds of averaging each pixel's scores over neighbours of like colour on 3 x 3 rings of
-    # radii DILATIONS (pseg_d2/modeling/pamr.py).
-    cfg.MODEL.PSEG.PAMR = CN()
-    cfg.MODEL.PSEG.PAMR.ENABLED = False
-    cfg.MODEL.PSEG.PAMR.ITERS = 10
-    cfg.MODEL.PSEG.PAMR.DILATIONS = [1, 2, 4, 8, 12, 24]
+    # radii DILATIONS (pseg_d2/inference/pamr.py).
+    cfg.MODEL.PSEG.TEST.PAMR = CN()
+    cfg.MODEL.PSEG.TEST.PAMR.ENABLED = False
+    cfg.MODEL.PSEG.TEST.PAMR.ITERS = 10
+    cfg.MODEL.PSEG.TEST.PAMR.DILATIONS = [1, 2, 4, 8, 12, 24]
     # Region voting (not in the paper): a second pseudo-mask generator of MODEL.PSEUDO_MASK's kind cuts
     # each image into regions (its K-Means clusters split into connected regions of at least MIN_AREA
     # cells, at most MAX_REGIONS, clusters with more than MAX_PER_CLUSTER large regions kept whole;
     # COLOR_STRIDE replaces the colour generator's), and each region is named as a whole: the class
     # ranking of its pooled pixel embeddings, projected as a mask feature, and its mean best score
-    # (pseg_d2/modeling/regions.py). Needs MASK_FEATURE_SOURCE "mask_pooled". With the DINO generator
-    # this is a second frozen ViT-S/8.
-    cfg.MODEL.PSEG.REGION_VOTING = CN()
-    cfg.MODEL.PSEG.REGION_VOTING.ENABLED = False
-    cfg.MODEL.PSEG.REGION_VOTING.MAX_REGIONS = 24
-    cfg.MODEL.PSEG.REGION_VOTING.MIN_AREA = 20
-    cfg.MODEL.PSEG.REGION_VOTING.MAX_PER_CLUSTER = 4
-    cfg.MODEL.PSEG.REGION_VOTING.COLOR_STRIDE = 1
+    # (pseg_d2/inference/region_voting.py). Needs MASK_FEATURE_SOURCE "mask_pooled". With the DINO
+    # generator this is a second frozen ViT-S/8.
+    cfg.MODEL.PSEG.TEST.REGION_VOTING = CN()
+    cfg.MODEL.PSEG.TEST.REGION_VOTING.ENABLED = False
+    cfg.MODEL.PSEG.TEST.REGION_VOTING.MAX_REGIONS = 24
+    cfg.MODEL.PSEG.TEST.REGION_VOTING.MIN_AREA = 20
+    cfg.MODEL.PSEG.TEST.REGION_VOTING.MAX_PER_CLUSTER = 4
+    cfg.MODEL.PSEG.TEST.REGION_VOTING.COLOR_STRIDE = 1
 
     # ---------------------------------------------------------------- text encoder
     cfg.MODEL.TEXT_ENCODER = CN()
@@ -109,21 +105,11 @@ def add_pseg_config(cfg):
     # K-Means stops early once fewer than this fraction of points change cluster.
     cfg.MODEL.PSEUDO_MASK.KMEANS_TOL = 1e-3
     cfg.MODEL.PSEUDO_MASK.SEED = 0
-    # Split each cluster into its 8-connected regions, one pseudo-mask each (not in the paper): separate
-    # objects that cluster together get masks of their own. Regions under MIN_REGION_AREA feature cells,
-    # or past the MAX_MASKS largest, join their cluster's largest region (else the last mask).
-    cfg.MODEL.PSEUDO_MASK.SPLIT_REGIONS = False
-    cfg.MODEL.PSEUDO_MASK.MAX_MASKS = 16
-    cfg.MODEL.PSEUDO_MASK.MIN_REGION_AREA = 4
-    # A cluster with more large regions than this (a texture, not a few objects) is not split; 0: no limit.
-    cfg.MODEL.PSEUDO_MASK.MAX_REGIONS_PER_CLUSTER = 0
     # timm model name of the frozen feature ViT and a local checkpoint of its weights (required).
     cfg.MODEL.PSEUDO_MASK.VIT_NAME = "vit_small_patch8_224.dino"
     cfg.MODEL.PSEUDO_MASK.VIT_WEIGHTS = ""
     # Colour features: average-pooling stride before clustering (ColorKMeansGenerator).
     cfg.MODEL.PSEUDO_MASK.COLOR_STRIDE = 4
-    # Weight of (x, y) position appended to colour features (0 disables).
-    cfg.MODEL.PSEUDO_MASK.COLOR_XY_WEIGHT = 0.0
 
     # ---------------------------------------------------------------- Swin from timm
     cfg.MODEL.SWIN = CN()

@@ -14,7 +14,7 @@ from typing import List, Sequence, Tuple, Union
 
 import torch
 
-from .modeling.prompts import check_vocabulary
+from .inference.prompts import check_vocabulary
 
 REDUCTIONS = ("max", "mean")
 
@@ -40,7 +40,7 @@ class Vocabulary:
             synonyms: per class, its names (or one name as a string).
             background_words: stuff names that all count as the background class.
             add_background: give the vocabulary a background class even without background words.
-            background_name: the background class (the model's ``MODEL.PSEG.BACKGROUND_CLASS_NAME``).
+            background_name: the background class (the model's ``MODEL.PSEG.TEST.BACKGROUND_CLASS_NAME``).
                 Background words join the class displayed under this name, or a new first class.
             reduction: ``max`` or ``mean``: how a class's score comes from its names' scores.
         """

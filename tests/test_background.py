@@ -2,7 +2,8 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from pseg_d2.modeling.background import border_cells, border_mean, distinctness
+from pseg_d2.inference import build_semantic_inference
+from pseg_d2.inference.background import border_cells, border_mean, distinctness
 from conftest import tiny_cfg
 
 
@@ -29,36 +30,37 @@ def test_what_looks_like_the_border_is_not_distinct():
     assert torch.allclose(padded, torch.tensor([[8 / 12, 3 / 12, 1 / 12]]))
 
 
-@pytest.mark.parametrize("combine", ["hybrid", "query_softmax", "pixel"])
+def _scores(model, images, vocabulary, *opts):
+    """Class scores [B, C, H, W] of uint8 images [B, 3, H, W] under the inference rules of ``opts``."""
+    pipeline = build_semantic_inference(tiny_cfg(*opts))
+    return torch.stack([r["sem_seg"] for r in pipeline(model, [{"image": i, "vocabulary": vocabulary} for i in images])])
+
+
+@pytest.mark.parametrize("combine", ["sigmoid_sum", "query_softmax"])
 def test_border_rule_keeps_the_classes_and_takes_background_from_the_border(combine):
-    opts = ("MODEL.PSEG.INFERENCE_COMBINE", combine)
-    torch.manual_seed(0)
-    border = build_model(tiny_cfg(*opts, "MODEL.PSEG.BACKGROUND_RULE", "border")).eval()
-    threshold = build_model(tiny_cfg(*opts, "MODEL.PSEG.BACKGROUND_RULE", "threshold")).eval()
-    threshold.load_state_dict(border.state_dict())
-    images = torch.randn(2, 3, 64, 64)
+    model = build_model(tiny_cfg()).eval()
+    border = ("MODEL.PSEG.TEST.COMBINE", combine, "MODEL.PSEG.TEST.BACKGROUND_RULE", "border")
+    threshold = ("MODEL.PSEG.TEST.COMBINE", combine, "MODEL.PSEG.TEST.BACKGROUND_RULE", "threshold")
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
     vocabulary = ["cat", "background", "dog", "bird"]
-    with torch.no_grad():
-        scores = border.predict_scores(images, vocabulary)
-        reference = threshold.predict_scores(images, vocabulary)
-    assert torch.equal(scores[:, 1], torch.full_like(scores[:, 1], border.background_threshold))
+    scores = _scores(model, images, vocabulary, *border, "MODEL.PSEG.TEST.BACKGROUND_THRESHOLD", 0.5)
+    reference = _scores(model, images, vocabulary, *threshold)
+    assert torch.equal(scores[:, 1], torch.full_like(scores[:, 1], 0.5))
     classes = scores[:, [0, 2, 3]]
     assert torch.equal(classes.argmax(1), reference[:, [0, 2, 3]].argmax(1))
     best = classes.amax(1)
     assert (best >= 0).all() and (best <= 2).all() and best.std() > 0
     # half the pixels are background at the median distinctness
-    border.background_threshold = best.median().item()
-    with torch.no_grad():
-        labels = border.predict_scores(images, vocabulary).argmax(1)
+    median = best.median().item()
+    labels = _scores(model, images, vocabulary, *border, "MODEL.PSEG.TEST.BACKGROUND_THRESHOLD", median).argmax(1)
     assert 0.3 < (labels == 1).float().mean() < 0.7
-    assert (labels[best < border.background_threshold] == 1).all() and (labels[best > border.background_threshold] != 1).all()
+    assert (labels[best < median] == 1).all() and (labels[best > median] != 1).all()
     # without a background class the rule changes nothing
-    with torch.no_grad():
-        assert torch.allclose(border.predict_scores(images, ["cat", "dog"]), threshold.predict_scores(images, ["cat", "dog"]))
+    assert torch.allclose(_scores(model, images, ["cat", "dog"], *border), _scores(model, images, ["cat", "dog"], *threshold))
 
 
 def test_border_rule_uses_each_images_own_border_and_refuses_sliding_windows():
-    model = build_model(tiny_cfg("MODEL.PSEG.INFERENCE_COMBINE", "hybrid", "MODEL.PSEG.BACKGROUND_RULE", "border")).eval()
+    model = build_model(tiny_cfg("MODEL.PSEG.TEST.BACKGROUND_RULE", "border")).eval()
     small = torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8)
     large = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
     vocabulary = ["background", "cat", "dog"]
@@ -69,4 +71,4 @@ def test_border_rule_uses_each_images_own_border_and_refuses_sliding_windows():
     # padded to 64 x 64 in the batch: the padding is not part of the small image's border
     assert torch.allclose(alone, batched, atol=1e-4)
     with pytest.raises(ValueError, match="SLIDING_WINDOW"):
-        build_model(tiny_cfg("MODEL.PSEG.BACKGROUND_RULE", "border", "MODEL.PSEG.SLIDING_WINDOW", 64))
+        build_model(tiny_cfg("MODEL.PSEG.TEST.BACKGROUND_RULE", "border", "MODEL.PSEG.TEST.SLIDING_WINDOW", 64))

@@ -1,10 +1,13 @@
 import glob
+import os
 
 import pytest
 import yaml
 from detectron2.config import get_cfg
+from detectron2.modeling import build_model
 
 from pseg_d2 import add_pseg_config, add_pseg_plus_config
+from pseg_d2.inference import build_semantic_inference
 
 
 def _cfg():
@@ -51,3 +54,24 @@ def test_unknown_config_keys_are_refused():
     cfg = _cfg()
     with pytest.raises(AssertionError, match="Non-existent key: MODEL.PSEG.NOT_A_KEY"):
         cfg.merge_from_list(["MODEL.PSEG.NOT_A_KEY", 1])
+
+
+# Base-*.yaml are shared parts of the others (no backbone of their own): merged above, built through the others.
+@pytest.mark.parametrize("path", sorted(p for p in glob.glob("configs/**/*.yaml", recursive=True)
+                                        if not os.path.basename(p).startswith("Base-")))
+def test_every_shipped_config_builds(path):
+    """Evaluation configs build their inference pipeline (their model is pseg_swin_s.yaml's, built as such);
+    the others their whole model, Swin-S replaced by the smaller Swin-T and MAE weights left out."""
+    cfg = _cfg()
+    cfg.merge_from_file(path)
+    cfg.MODEL.DEVICE = "cpu"
+    if path.startswith("configs/eval/"):
+        pipeline = build_semantic_inference(cfg)
+        assert pipeline.combine == cfg.MODEL.PSEG.TEST.COMBINE
+        assert pipeline.sliding_window == cfg.MODEL.PSEG.TEST.SLIDING_WINDOW
+        return
+    cfg.MODEL.SWIN.TIMM_NAME = "swin_tiny_patch4_window7_224"
+    cfg.MODEL.VIT.WEIGHTS = ""
+    model = build_model(cfg)
+    if cfg.MODEL.META_ARCHITECTURE == "PSeg":
+        assert (model.semantic_inference.region_voting is not None) == cfg.MODEL.PSEG.TEST.REGION_VOTING.ENABLED

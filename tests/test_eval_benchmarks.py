@@ -7,17 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+import yaml
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.data.datasets.builtin import register_all_ade20k
 from detectron2.modeling import build_model
 from PIL import Image
 
-from pseg_d2 import PSegTrainer
+from pseg_d2 import PSeg, PSegTrainer
 from pseg_d2.data.datasets.catalog_utils import unregister
 from pseg_d2.data.datasets.prepare_utils import default_root
 from pseg_d2.data.datasets.register_voc import VOC2012_DIR, register_all_voc, voc_label_dir
-from pseg_d2.modeling.sliding_window import sliding_window_scores, window_starts
+from pseg_d2.inference import NetworkOutputs
+from pseg_d2.inference.sliding_window import sliding_window_scores, window_starts
 from conftest import TINY_CONFIG, load_script, tiny_cfg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,17 +46,20 @@ def test_eval_config_merges_and_names_a_registered_dataset(path):
     assert dataset in DatasetCatalog.list()
     assert cfg.INPUT.MIN_SIZE_TEST == 448
     name = Path(path).stem
-    assert cfg.MODEL.PSEG.INFERENCE_COMBINE == ("sigmoid_sum" if name.startswith("voc") else "query_softmax")
+    test = cfg.MODEL.PSEG.TEST
+    assert test.COMBINE == ("sigmoid_sum" if name.startswith("voc") else "query_softmax")
     if name in ("voc", "context60", "coco_object"):  # background is a class: thresholded
-        assert cfg.MODEL.PSEG.BACKGROUND_RULE == "threshold" and 0 < cfg.MODEL.PSEG.BACKGROUND_THRESHOLD < 1
+        assert test.BACKGROUND_RULE == "threshold" and 0 < test.BACKGROUND_THRESHOLD < 1
+    with open(path) as f:  # inference rules live in MODEL.PSEG.TEST only
+        assert set(yaml.safe_load(f)["MODEL"]["PSEG"]) == {"TEST"}
 
 
 def test_benchmark_cfg_merges_only_the_benchmark_keys_then_opts():
     model_cfg = tiny_cfg()
     cfg = tool.benchmark_cfg(model_cfg, "context60", ["INPUT.MIN_SIZE_TEST", "64"])
     assert cfg.DATASETS.TEST == ("pascal_context_60_sem_seg_val",)
-    assert (cfg.MODEL.PSEG.BACKGROUND_RULE, cfg.MODEL.PSEG.BACKGROUND_THRESHOLD) == ("threshold", 0.35)
-    assert cfg.MODEL.PSEG.INFERENCE_COMBINE == "query_softmax"
+    assert (cfg.MODEL.PSEG.TEST.BACKGROUND_RULE, cfg.MODEL.PSEG.TEST.BACKGROUND_THRESHOLD) == ("threshold", 0.35)
+    assert cfg.MODEL.PSEG.TEST.COMBINE == "query_softmax"
     assert cfg.INPUT.MIN_SIZE_TEST == 64  # opts win over the benchmark file
     assert cfg.MODEL.BACKBONE.NAME == model_cfg.MODEL.BACKBONE.NAME  # the model is not the _BASE_'s
     assert model_cfg.DATASETS.TEST != cfg.DATASETS.TEST  # the model config is left as it was
@@ -158,7 +164,9 @@ def test_evaluate_benchmarks_table_on_a_fake_voc(fake_datasets, tmp_path, monkey
     rules, test = {}, PSegTrainer.test
 
     def spy_test(cfg, model, evaluators):  # the one model's rules when each benchmark runs
-        rules[cfg.DATASETS.TEST[0]] = (model.background_rule, model.background_threshold, model.inference_combine)
+        pipeline = model.semantic_inference
+        rules[cfg.DATASETS.TEST[0]] = (type(pipeline.background).__name__, getattr(pipeline.background, "threshold", None),
+                                       pipeline.combine, pipeline.sliding_window)
         return test(cfg, model, evaluators)
 
     monkeypatch.setattr(PSegTrainer, "test", spy_test)
@@ -169,8 +177,8 @@ def test_evaluate_benchmarks_table_on_a_fake_voc(fake_datasets, tmp_path, monkey
     summary = tool.main(args)
 
     assert rules == {
-        "voc_2012_sem_seg_val": ("threshold", 0.95, "sigmoid_sum"),
-        "voc_2012_sem_seg_val_nobg": ("prompt", 0.5, "sigmoid_sum"),  # no background: the model config's rule
+        "voc_2012_sem_seg_val": ("ThresholdBackground", 0.95, "sigmoid_sum", 448),
+        "voc_2012_sem_seg_val_nobg": ("PromptBackground", None, "sigmoid_sum", 0),  # no background: the model config's rule
     }
     rows = summary["benchmarks"]
     assert list(rows) == ["voc", "voc20", "ade20k"]
@@ -186,3 +194,38 @@ def test_evaluate_benchmarks_table_on_a_fake_voc(fake_datasets, tmp_path, monkey
     table = (out / "benchmarks.md").read_text()
     assert "| VOC21 | voc_2012_sem_seg_val | " in table and "| VOC20 | voc_2012_sem_seg_val_nobg | " in table
     assert "| ADE20K | ade20k_sem_seg_val | skipped: missing " in table and "| mean (2 of 3) |" in table
+
+
+def _structured_outputs(model, images):
+    """A stand-in for an untrained network, whose outputs hardly vary over an image: 16 blocky masks
+    [B, 16, H/4, W/4] with distinct features, pixel features mixed from them."""
+    b, _, h, w = images.shape
+    g = torch.Generator().manual_seed(0)
+    embed = model.mask_feature_head.projection[-1].out_features
+    masks = 8 * F.interpolate(torch.randn(1, 16, h // 32, w // 32, generator=g), size=(h // 4, w // 4)).expand(b, -1, -1, -1)
+    features = torch.randn(1, 16, embed, generator=g).expand(b, -1, -1)
+    pixels = torch.einsum("bnhw,bne->behw", masks.softmax(1), features)
+    pool = lambda weights: torch.einsum("bmhw,behw->bme", weights, pixels) / weights.sum((2, 3))[..., None].clamp(min=1e-6)  # noqa: E731
+    return NetworkOutputs(masks, features, pixels, model._raw(images), pool)
+
+
+@pytest.mark.parametrize("refiner", ["REGION_VOTING", "PAMR"])
+def test_an_eval_yaml_that_turns_on_a_refiner_changes_the_results(refiner, fake_datasets, tmp_path, monkeypatch):
+    DetectionCheckpointer(build_model(tiny_cfg()), save_dir=str(tmp_path)).save("tiny")
+    monkeypatch.setattr(PSeg, "network_outputs", _structured_outputs)
+    opts = ["MODEL.WEIGHTS", str(tmp_path / "tiny.pth"), "MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", "64",
+            "OUTPUT_DIR", str(tmp_path)]
+    metrics = {}
+    for enabled in (False, True):
+        folder = tmp_path / f"eval_{enabled}"
+        folder.mkdir()
+        with open(REPO / "configs" / "eval" / "voc.yaml") as f:
+            settings = yaml.safe_load(f)
+        test = settings["MODEL"]["PSEG"]["TEST"]
+        test.update({"BACKGROUND_THRESHOLD": 0.0, "SLIDING_WINDOW": 0, refiner: {"ENABLED": enabled}})
+        (folder / "voc.yaml").write_text(yaml.safe_dump(settings))
+        monkeypatch.setattr(tool, "EVAL_CONFIGS", str(folder))
+        args = tool.build_parser().parse_args(["--config-file", TINY_CONFIG, "--benchmarks", "voc", "--output",
+                                               str(folder), *opts])
+        metrics[enabled] = tool.main(args)["benchmarks"]["voc"]["metrics"]
+    assert metrics[True] != metrics[False]

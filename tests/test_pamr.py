@@ -1,4 +1,4 @@
-"""PAMR: scores snap to colour edges and stay averages; wired into PSeg (MODEL.PSEG.PAMR.ENABLED) and demo/demo.py --pamr."""
+"""PAMR: scores snap to colour edges and stay averages; wired into inference (MODEL.PSEG.TEST.PAMR.ENABLED) and demo/demo.py --pamr."""
 import numpy as np
 import pytest
 import torch
@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import TINY_CONFIG, tiny_cfg
 from pseg_d2.data.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
-from pseg_d2.modeling.pamr import PAMR, ring_offsets
+from pseg_d2.inference.pamr import PAMR, ring_offsets
 from test_predictor_demo import load_script
 
 
@@ -69,18 +69,17 @@ def test_pamr_refuses_bad_arguments(kwargs, image_shape, scores_shape):
 
 def test_pseg_applies_pamr_only_when_enabled():
     off = build_model(tiny_cfg()).eval()
-    on = build_model(tiny_cfg("MODEL.PSEG.PAMR.ENABLED", True, "MODEL.PSEG.PAMR.ITERS", 3,
-                              "MODEL.PSEG.PAMR.DILATIONS", [1, 2])).eval()
+    on = build_model(tiny_cfg("MODEL.PSEG.TEST.PAMR.ENABLED", True, "MODEL.PSEG.TEST.PAMR.ITERS", 3,
+                              "MODEL.PSEG.TEST.PAMR.DILATIONS", [1, 2])).eval()
     on.load_state_dict(off.state_dict())
-    assert off.pamr is None and (on.pamr.iters, on.pamr.dilations) == (3, (1, 2))
+    pamr = on.semantic_inference.pamr
+    assert off.semantic_inference.pamr is None and (pamr.iters, pamr.dilations) == (3, (1, 2))
 
     image = torch.from_numpy(generate_sample(WorldSpec(size=64), "val", 0).image.transpose(2, 0, 1).copy())
     inputs = [{"image": image, "vocabulary": ["background", "red", "circle"]}]
     scores_off, scores_on = off(inputs)[0]["sem_seg"], on(inputs)[0]["sem_seg"]
-    # Disabled: the model's scores as they were; enabled: those scores refined with the input's colours.
-    normalized = ((image.float() - off.pixel_mean) / off.pixel_std)[None]
-    torch.testing.assert_close(scores_off, off.predict_scores(normalized, inputs[0]["vocabulary"])[0])
-    torch.testing.assert_close(scores_on, on.pamr(image[None].float(), scores_off[None])[0])
+    # Enabled: the scores of the disabled pipeline, refined with the input's colours.
+    torch.testing.assert_close(scores_on, pamr(image[None].float(), scores_off[None])[0])
     # An untrained model's scores vary little across the image (about 1e-6), but PAMR must still move them.
     assert scores_on.shape == scores_off.shape and not torch.equal(scores_on, scores_off)
 
@@ -95,7 +94,7 @@ def test_demo_pamr_flag_writes_the_refined_scores(tmp_path):
     for pamr in (False, True):
         demo.main(args + ["--output", str(tmp_path / f"pamr{pamr}.png")] + ["--pamr"] * pamr +
                   ["--opts", "MODEL.WEIGHTS", str(weights)])
-    predictor = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", str(weights), "MODEL.PSEG.PAMR.ENABLED", True))
+    predictor = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", str(weights), "MODEL.PSEG.TEST.PAMR.ENABLED", True))
     expected = predictor(read_image(str(image_path), format="BGR"), ["background", "red", "circle"])["sem_seg"]
     refined, plain = np.load(tmp_path / "pamrTrue_scores.npy"), np.load(tmp_path / "pamrFalse_scores.npy")
     np.testing.assert_array_equal(refined, expected.numpy())

@@ -100,10 +100,9 @@ def test_demo_writes_labels_equal_to_the_predictor_and_overlays(tmp_path, weight
     images = [read_image(str(image_dir / f"image{i}.png"), format="BGR") for i in range(3)]
     # A random model scores every pixel alike; a background threshold at the median best class score
     # of the first image splits it into background and classes.
-    predictor = PSegPredictor(tiny_cfg(*opts, "MODEL.PSEG.BACKGROUND_RULE", "threshold"))
-    predictor.model.background_threshold = 0.0
-    threshold = predictor(images[0], vocab)["sem_seg"].max(0).values.median().item()
-    predictor.model.background_threshold = threshold
+    rule = ("MODEL.PSEG.TEST.BACKGROUND_RULE", "threshold", "MODEL.PSEG.TEST.BACKGROUND_THRESHOLD")
+    threshold = PSegPredictor(tiny_cfg(*opts, *rule, 0.0))(images[0], vocab)["sem_seg"].max(0).values.median().item()
+    predictor = PSegPredictor(tiny_cfg(*opts, *rule, threshold))
 
     out = tmp_path / "out"
     load_script("demo/demo.py").main([

@@ -152,8 +152,8 @@ def test_color_generator_gives_separate_objects_of_one_colour_their_own_masks():
     image[:, 0, 4:12, 4:12] = 250.0   # two red squares, apart
     image[:, 0, 20:28, 20:28] = 250.0
     merged = ColorKMeansGenerator(tiny_cfg("MODEL.PSEUDO_MASK.NUM_CLUSTERS", 2, "MODEL.PSEUDO_MASK.COLOR_STRIDE", 2))
-    split = ColorKMeansGenerator(tiny_cfg("MODEL.PSEUDO_MASK.NUM_CLUSTERS", 2, "MODEL.PSEUDO_MASK.COLOR_STRIDE", 2,
-                                          "MODEL.PSEUDO_MASK.SPLIT_REGIONS", True, "MODEL.PSEUDO_MASK.MAX_MASKS", 5))
+    split = ColorKMeansGenerator(tiny_cfg("MODEL.PSEUDO_MASK.NUM_CLUSTERS", 2, "MODEL.PSEUDO_MASK.COLOR_STRIDE", 2),
+                                 split_regions=True, max_masks=5)
     assert (merged.num_masks, split.num_masks) == (2, 5)
     a, b = merged(image)[0], split(image)[0]
     assert a[2:6, 2:6].unique().numel() == 1 and a[2, 2] == a[10, 10]  # one cluster for both squares

@@ -2,10 +2,12 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from pseg_d2.modeling.regions import build_region_generator, region_mean, vote
+from pseg_d2.inference import build_semantic_inference
+from pseg_d2.inference.region_voting import region_mean, vote
+from pseg_d2.modeling.pseudo_mask.generator import build_pseudo_mask_generator, build_region_generator
 from conftest import tiny_cfg
 
-VOTING = ("MODEL.PSEG.REGION_VOTING.ENABLED", True, "MODEL.PSEG.REGION_VOTING.MIN_AREA", 4)
+VOTING = ("MODEL.PSEG.TEST.REGION_VOTING.ENABLED", True, "MODEL.PSEG.TEST.REGION_VOTING.MIN_AREA", 4)
 
 
 def blocks_image(size: int = 64) -> torch.Tensor:
@@ -36,8 +38,9 @@ def test_region_mean_and_vote():
 def test_region_generator_splits_clusters_into_regions_and_leaves_the_config_alone():
     cfg = tiny_cfg(*VOTING)
     generator = build_region_generator(cfg)
-    assert not cfg.MODEL.PSEUDO_MASK.SPLIT_REGIONS and cfg.MODEL.PSEUDO_MASK.COLOR_STRIDE == 4
-    assert generator.split_regions and generator.num_masks == cfg.MODEL.PSEG.REGION_VOTING.MAX_REGIONS
+    assert cfg.MODEL.PSEUDO_MASK.COLOR_STRIDE == 4 and not build_pseudo_mask_generator(cfg).split_regions
+    assert generator.split_regions and generator.num_masks == cfg.MODEL.PSEG.TEST.REGION_VOTING.MAX_REGIONS
+    assert generator.stride == cfg.MODEL.PSEG.TEST.REGION_VOTING.COLOR_STRIDE
     regions = generator.one_hot(blocks_image()[None], (64, 64))
     assert regions.shape == (1, generator.num_masks, 64, 64) and torch.equal(regions.sum(1), torch.ones(1, 64, 64))
     first, second = regions[0, :, 16, 16].argmax(), regions[0, :, 48, 44].argmax()
@@ -45,25 +48,29 @@ def test_region_generator_splits_clusters_into_regions_and_leaves_the_config_alo
     assert regions[0, first, 8:24, 8:24].all() and regions[0, second, 40:56, 36:52].all()
 
 
-@pytest.mark.parametrize("combine", ["hybrid", "pixel"])
+def _scores(model, vocabulary, *opts):
+    """Class scores [C, H, W] of the blocks image under the inference rules of ``opts``."""
+    inputs = [{"image": blocks_image().to(torch.uint8), "vocabulary": vocabulary}]
+    return build_semantic_inference(tiny_cfg(*opts))(model, inputs)[0]["sem_seg"]
+
+
+@pytest.mark.parametrize("combine", ["sigmoid_sum", "query_softmax"])
 def test_region_voting_names_each_region_as_a_whole(combine):
-    opts = ("MODEL.PSEG.INFERENCE_COMBINE", combine, "MODEL.PSEG.BACKGROUND_RULE", "border")
-    voting = build_model(tiny_cfg(*opts, *VOTING)).eval()
-    plain = build_model(tiny_cfg(*opts)).eval()
-    plain.load_state_dict(voting.state_dict())
-    raw = blocks_image()[None]
-    images = (raw - voting.pixel_mean) / voting.pixel_std
-    regions = [r for r in voting.region_generator.one_hot(raw, (64, 64))[0].bool() if r.any()]
+    model = build_model(tiny_cfg()).eval()
+    opts = ("MODEL.PSEG.TEST.COMBINE", combine, "MODEL.PSEG.TEST.BACKGROUND_RULE", "border")
+    regions = [r for r in build_region_generator(tiny_cfg(*VOTING)).one_hot(blocks_image()[None], (64, 64))[0].bool()
+               if r.any()]
     classes = ["cat", "dog", "bird", "fish"]
-    with torch.no_grad():
-        labels = voting.predict_scores(images, classes).argmax(1)[0]
-        reference = plain.predict_scores(images, classes).argmax(1)[0]
-        assert all(len(labels[r].unique()) == 1 for r in regions)
-        assert any(len(reference[r].unique()) > 1 for r in regions)  # without voting, pixels of a region disagree
-        # with a background class, a region is background or not as a whole
-        best = voting.predict_scores(images, ["background"] + classes)[0, 1:].amax(0)
-        voting.background_threshold = (best.min() + best.max()).item() / 2
-        labels = voting.predict_scores(images, ["background"] + classes).argmax(1)[0]
+    voted, reference = _scores(model, classes, *opts, *VOTING), _scores(model, classes, *opts)
+    # one class per region, scoring the mean of the region's best scores without voting
+    assert all(len(voted.argmax(0)[r].unique()) == 1 for r in regions)
+    for r in regions:
+        torch.testing.assert_close(voted.amax(0)[r], reference.amax(0)[r].mean().expand(int(r.sum())), rtol=1e-4, atol=0)
+    # with a background class, a region is background or not as a whole
+    best = _scores(model, ["background"] + classes, *opts, *VOTING)[1:].amax(0)
+    threshold = (best.min() + best.max()).item() / 2
+    labels = _scores(model, ["background"] + classes, *opts, *VOTING,
+                     "MODEL.PSEG.TEST.BACKGROUND_THRESHOLD", threshold).argmax(0)
     assert (labels == 0).any() and (labels > 0).any()
     assert all(len(labels[r].unique()) == 1 for r in regions)
 
@@ -75,4 +82,4 @@ def test_region_voting_needs_pooled_mask_features_and_reads_the_raw_image():
         model = build_model(tiny_cfg("INPUT.FORMAT", fmt, *VOTING)).eval()
         image = blocks_image().to(torch.uint8)
         normalised, raw = model._preprocess([{"image": image}])
-        assert torch.allclose(model._raw(normalised.tensor), raw, atol=1e-3)
+        assert torch.allclose(model.network_outputs(normalised.tensor).raw_images, raw, atol=1e-3)

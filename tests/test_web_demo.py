@@ -72,11 +72,11 @@ def test_page_segments_an_uploaded_image_like_the_predictor(tmp_path, weights, w
     vocab = Vocabulary.parse(VOCABULARY, background_words=BACKGROUND_WORDS)
     # The page's query: threshold rule and PAMR. A random model scores every pixel alike; a threshold halfway
     # between the lowest and highest best class score splits the image into background and classes.
-    reference = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", weights, "MODEL.PSEG.BACKGROUND_RULE", "threshold",
-                                       "MODEL.PSEG.BACKGROUND_THRESHOLD", 0.0, "MODEL.PSEG.PAMR.ENABLED", True))
+    rules = ("MODEL.PSEG.TEST.BACKGROUND_RULE", "threshold", "MODEL.PSEG.TEST.PAMR.ENABLED", True)
+    reference = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", weights, *rules, "MODEL.PSEG.TEST.BACKGROUND_THRESHOLD", 0.0))
     best = reference(rgb[:, :, ::-1], vocab)["sem_seg"].max(0).values
     threshold = ((best.min() + best.max()) / 2).item()
-    reference.model.background_threshold = threshold
+    reference = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", weights, *rules, "MODEL.PSEG.TEST.BACKGROUND_THRESHOLD", threshold))
     labels = reference(rgb[:, :, ::-1], vocab)["sem_seg"].argmax(0).numpy()
     assert 0 in labels and (labels > 0).any()
     expected = overlay_with_legend(rgb, labels, vocab.classes, palette(len(vocab)), web_demo.MIN_DISPLAY_SIDE / 64)
@@ -125,13 +125,18 @@ def test_segment_refuses_bad_queries(weights, web_demo):
         ({"background": "sky"}, "must be one of"),
     ]:
         with pytest.raises(gr.Error, match=message):
-            web_demo.segment(predictor, None, **{"image": image, **query, **change})
-    web_demo.segment(predictor, None, image, **{**query, "background": "border", "threshold": 0.3})
-    assert (predictor.model.background_rule, predictor.model.background_threshold) == ("border", 0.3)
-    windows = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", weights, "MODEL.PSEG.SLIDING_WINDOW", 64, "MODEL.PSEG.SLIDING_STRIDE", 32))
+            web_demo.segment(predictor, **{"image": image, **query, **change})
+    own = predictor.model.semantic_inference
+    inference = web_demo.query_inference(predictor.cfg, "border", 0.3, True)
+    assert (type(inference.background).__name__, inference.background.threshold) == ("BorderBackground", 0.3)
+    assert inference.pamr is not None
+    web_demo.segment(predictor, image, **{**query, "background": "border", "threshold": 0.3})
+    assert predictor.model.semantic_inference is own and own.pamr is None  # queries leave the model as it is
+    windows = PSegPredictor(tiny_cfg("MODEL.WEIGHTS", weights, "MODEL.PSEG.TEST.SLIDING_WINDOW", 64,
+                                     "MODEL.PSEG.TEST.SLIDING_STRIDE", 32))
     with pytest.raises(gr.Error, match="sliding windows"):
-        web_demo.segment(windows, None, image, **{**query, "background": "border"})
-    overlay, summary = web_demo.segment(predictor, None, image, **{**query, "background": "none"})
+        web_demo.segment(windows, image, **{**query, "background": "border"})
+    overlay, summary = web_demo.segment(predictor, image, **{**query, "background": "none"})
     assert overlay.shape[1] == web_demo.MIN_DISPLAY_SIDE and "(64 x 64 pixels, " in summary
     assert {part.rsplit(" ", 1)[0] for part in summary.split(" (")[0].split(", ")} <= {"red", "circle"}
 

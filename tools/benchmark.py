@@ -257,7 +257,7 @@ def run_inference(args):
     result = measure(infer, args, batch)
     result["setting"] = (
         f"{os.path.basename(args.config_file)}, batch {batch} at {size}x{size}, {len(vocabulary)} classes "
-        f"x {len(model.prompt_templates)} prompt templates"
+        f"x {len(model.semantic_inference.templates)} prompt templates"
     )
     return result
 

@@ -4,9 +4,10 @@
     tools/evaluate_benchmarks.py --num-gpus 8 MODEL.WEIGHTS output/pseg_swin_s/model_final.pth
     tools/evaluate_benchmarks.py --benchmarks voc context60 coco_object --output out/bench MODEL.WEIGHTS ...
 
-Each benchmark's settings (dataset, input size, background and combination rules) are the keys of
-``configs/eval/<benchmark>.yaml`` itself (not of its ``_BASE_``), merged onto the model config of
-``--config-file``; command-line opts come last and win over both. The model is built and loaded once.
+Each benchmark's settings (dataset, input size, and every inference rule: ``MODEL.PSEG.TEST``) are the
+keys of ``configs/eval/<benchmark>.yaml`` itself (not of its ``_BASE_``), merged onto the model config of
+``--config-file``; command-line opts come last and win over both. The model is built and loaded once;
+each benchmark runs it with the inference pipeline its config builds.
 Benchmarks whose data is missing are listed as skipped, with the missing folder. The table is also
 written to ``--output`` (default ``OUTPUT_DIR/benchmarks``) as ``benchmarks.json`` and ``benchmarks.md``.
 Opts must not follow ``--benchmarks`` directly (they would be read as benchmark names): end the
@@ -27,6 +28,7 @@ from detectron2.utils import comm
 
 from pseg_d2 import PSegTrainer, add_pseg_config
 from pseg_d2.engine import PSegCheckpointer
+from pseg_d2.inference import build_semantic_inference
 from pseg_d2.utils.distributed import finish_distributed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,14 +43,6 @@ BENCHMARKS = {
     "coco_stuff": "COCO-Stuff",
     "cityscapes": "Cityscapes",
     "ade20k": "ADE20K",
-}
-# PSeg attributes switched per benchmark <- their MODEL.PSEG keys.
-MODEL_ATTRIBUTES = {
-    "background_rule": "BACKGROUND_RULE",
-    "background_threshold": "BACKGROUND_THRESHOLD",
-    "inference_combine": "INFERENCE_COMBINE",
-    "sliding_window": "SLIDING_WINDOW",
-    "sliding_stride": "SLIDING_STRIDE",
 }
 # Metadata entries naming a dataset's folders (pseg_d2 and Detectron2 registrations).
 DATA_FOLDER_KEYS = ("image_root", "sem_seg_root", "image_dir", "gt_dir")
@@ -102,9 +96,9 @@ def missing_folder(dataset_name: str):
 
 
 def evaluate(model, cfg) -> dict:
-    """SemSegEvaluator metrics of ``model`` on ``cfg``'s one test set with its rules ({} off the main rank)."""
-    for attribute, key in MODEL_ATTRIBUTES.items():
-        setattr(model, attribute, cfg.MODEL.PSEG[key])
+    """SemSegEvaluator metrics of ``model`` on ``cfg``'s one test set, run with the inference pipeline of
+    ``cfg.MODEL.PSEG.TEST`` ({} off the main rank)."""
+    model.semantic_inference = build_semantic_inference(cfg)
     (dataset,) = cfg.DATASETS.TEST
     # SemSegEvaluator for every set: Cityscapes' own evaluator needs cityscapesscripts, and its
     # labelTrainIds maps are plain semantic labels (19 classes, 255 ignored).

@@ -25,6 +25,7 @@ from pseg_d2 import PSegTrainer, add_pseg_config
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
 from pseg_d2.data.synthetic import COLORS, SHAPES, WorldSpec, train_shards, write_world
 from pseg_d2.evaluation import constant_predictor, evaluate_label_maps, oracle_predictor, read_ground_truth
+from pseg_d2.inference import build_semantic_inference
 from pseg_d2.modeling import build_pseudo_mask_generator
 from pseg_d2.utils.visualize import save_label_grid
 
@@ -142,7 +143,7 @@ def main():
         "config": args.config_file,
         "opts": args.opts,
         "mask_feature_source": cfg.MODEL.PSEG.MASK_FEATURE_SOURCE,
-        "inference_combine": cfg.MODEL.PSEG.INFERENCE_COMBINE,
+        "inference": repr(build_semantic_inference(cfg)),
         "train_seconds": round(train_seconds, 1),
         "train_images_per_second": round(images_seen / train_seconds, 1),
         "train_iterations": cfg.SOLVER.MAX_ITER,

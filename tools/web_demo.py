@@ -24,7 +24,7 @@ from detectron2.config import get_cfg  # noqa: E402
 
 from pseg_d2 import add_pseg_config  # noqa: E402
 from pseg_d2.engine import PSegPredictor  # noqa: E402
-from pseg_d2.modeling.pamr import PAMR  # noqa: E402
+from pseg_d2.inference import SemanticInference, build_semantic_inference  # noqa: E402
 from pseg_d2.utils.visualize import overlay_with_legend, palette  # noqa: E402
 from pseg_d2.vocabulary import Vocabulary  # noqa: E402
 
@@ -64,9 +64,25 @@ def display_scale(height: int, width: int) -> float:
     return max(1.0, MIN_DISPLAY_SIDE / min(height, width))
 
 
+def query_inference(cfg, background: str, threshold: float, use_pamr: bool) -> SemanticInference:
+    """The inference pipeline of one query: ``cfg``'s, with the page's background rule (``none``: the
+    config's, unused without a background class), threshold and PAMR switch."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    test = cfg.MODEL.PSEG.TEST
+    if background != "none":
+        test.BACKGROUND_RULE = background
+    if background in ("threshold", "border"):
+        test.BACKGROUND_THRESHOLD = float(threshold)
+    test.PAMR.ENABLED = bool(use_pamr)
+    try:
+        return build_semantic_inference(cfg)
+    except ValueError as err:
+        raise gr.Error(str(err))
+
+
 def segment(
     predictor: PSegPredictor,
-    pamr: PAMR,
     image: np.ndarray,
     vocabulary: str,
     background_words: str,
@@ -76,7 +92,8 @@ def segment(
 ) -> Tuple[np.ndarray, str]:
     """One query of the page: image [H, W, 3] uint8 RGB and the page's settings -> the overlay with a legend
     [h, w, 3] uint8 RGB and a line naming the classes found, largest share of the pixels first. Sets the model's
-    background rule, threshold and PAMR for this query. Bad input raises ``gr.Error`` (shown on the page)."""
+    background rule, threshold and PAMR of this query (the model stays as it is). Bad input raises ``gr.Error``
+    (shown on the page)."""
     if image is None:
         raise gr.Error("Upload an image first.")
     if background not in BACKGROUND_CHOICES:
@@ -85,21 +102,14 @@ def segment(
         raise gr.Error("Background words need a background class: choose the prompt, threshold or border rule.")
     if background in ("threshold", "border") and threshold is None:
         raise gr.Error(f"The {background} rule needs a background threshold.")
-    model = predictor.model
-    if background == "border" and model.sliding_window:
-        raise gr.Error("The border rule needs whole-image inference: this model uses sliding windows.")
+    inference = query_inference(predictor.cfg, background, threshold, use_pamr)
     try:
         vocab = Vocabulary.parse(vocabulary, background_words=background_words, add_background=background != "none",
-                                 background_name=model.background_class_name)
+                                 background_name=inference.background.class_name)
     except ValueError as err:
         raise gr.Error(str(err))
-    if background != "none":
-        model.background_rule = background
-    if background in ("threshold", "border"):
-        model.background_threshold = float(threshold)
-    model.pamr = pamr if use_pamr else None
     start = time.perf_counter()
-    labels = predictor(image[:, :, ::-1], vocab)["sem_seg"].argmax(0).cpu().numpy()
+    labels = predictor(image[:, :, ::-1], vocab, inference)["sem_seg"].argmax(0).cpu().numpy()
     seconds = time.perf_counter() - start
     overlay = overlay_with_legend(image, labels, vocab.classes, palette(len(vocab)), display_scale(*labels.shape))
     shares = np.bincount(labels.ravel(), minlength=len(vocab)) / labels.size
@@ -110,8 +120,7 @@ def segment(
 
 def build_app(predictor: PSegPredictor) -> gr.Blocks:
     """The page, around one predictor; its defaults are the predictor's config."""
-    p = predictor.cfg.MODEL.PSEG
-    pamr = PAMR(p.PAMR.ITERS, p.PAMR.DILATIONS)
+    p = predictor.cfg.MODEL.PSEG.TEST
     with gr.Blocks(title="P-Seg: segment any image with any words") as app:
         gr.Markdown("## P-Seg: segment any image with any words\nClasses are separated by `,`, synonyms by `;`. "
                     "Background words all count as the background class.")
@@ -135,8 +144,7 @@ def build_app(predictor: PSegPredictor) -> gr.Blocks:
                                    elem_id="overlay")
                 summary = gr.Textbox(label="classes", interactive=False, elem_id="summary")
         inputs = [image, vocabulary, background_words, background, threshold, use_pamr]
-        # Gradio runs one query of this event at a time, so the model settings of queries do not mix.
-        gr.on([button.click, vocabulary.submit], lambda *values: segment(predictor, pamr, *values), inputs,
+        gr.on([button.click, vocabulary.submit], lambda *values: segment(predictor, *values), inputs,
               [overlay, summary])
     return app
 

@@ -1,11 +1,12 @@
 """``PSegPredictor``: Detectron2's ``DefaultPredictor`` for P-Seg, queried with any vocabulary."""
-from typing import Dict, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
+from ..inference import SemanticInference
 from ..vocabulary import Vocabulary
 from .checkpoint import PSegCheckpointer
 
@@ -34,6 +35,8 @@ class PSegPredictor:
 
     The vocabulary is a list of class names, a :class:`Vocabulary` (synonyms, expanded background)
     or a string that :meth:`Vocabulary.parse` reads. The model caches class embeddings per vocabulary.
+    The inference rules are the config's (``MODEL.PSEG.TEST``), or those of a
+    :class:`~pseg_d2.inference.SemanticInference` given to the call; the model stays as it is.
     """
 
     def __init__(self, cfg):
@@ -48,7 +51,8 @@ class PSegPredictor:
 
     @torch.no_grad()
     def __call__(
-        self, image_bgr: np.ndarray, vocabulary: Union[Sequence[str], Vocabulary, str]
+        self, image_bgr: np.ndarray, vocabulary: Union[Sequence[str], Vocabulary, str],
+        inference: Optional[SemanticInference] = None,
     ) -> Dict[str, torch.Tensor]:
         """Image [H, W, 3] uint8 BGR -> ``{"sem_seg": [C, H, W]}`` class scores at the image's size,
         on the model's device; C classes of ``vocabulary`` (synonyms already reduced)."""
@@ -64,5 +68,6 @@ class PSegPredictor:
             "width": width,
             "vocabulary": names,
         }
-        scores = self.model([inputs])[0]["sem_seg"]
+        inference = inference if inference is not None else self.model.semantic_inference
+        scores = inference(self.model, [inputs])[0]["sem_seg"]
         return {"sem_seg": vocabulary.reduce(scores) if isinstance(vocabulary, Vocabulary) else scores}

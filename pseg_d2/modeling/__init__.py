@@ -1,16 +1,13 @@
 """P-Seg's model parts; importing registers the meta-architecture, backbones and components."""
 from . import backbone  # noqa: F401  (registers build_timm_swin_backbone)
 from . import heads  # noqa: F401  (registers UperNetHead)
-from .combine import combine_masks
 from .contrastive import ContrastiveLoss
 from .criterion import MaskCriterion
 from .losses import dice_loss, pairwise_dice_cost, pairwise_focal_cost, sigmoid_focal_loss
 from .mask_features import MaskFeatureHead
 from .matcher import HungarianMatcher
 from .meta_arch import PSeg
-from .pamr import PAMR
 from .pixel_decoder import PIXEL_DECODER_REGISTRY, FPNPixelDecoder
-from .prompts import PROMPT_TEMPLATES, class_embeddings, check_vocabulary
 from .pseudo_mask import (
     PSEUDO_MASK_GENERATOR_REGISTRY,
     ColorKMeansGenerator,

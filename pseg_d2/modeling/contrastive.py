@@ -9,10 +9,6 @@ from torch import nn
 class ContrastiveLoss(nn.Module):
     """``L = CE(s * x y^T, I) + CE(s * y x^T, I)`` over the global batch (the paper's Eq. 1 and 2).
 
-    The image side is one embedding per image, or a set of segment embeddings per image: then the
-    similarity of an image and a text is that of the image's best-matching segment (a
-    multiple-instance form, so each caption must be matched by one segment, not by the image as a whole).
-
     In distributed training the embeddings of all ranks are gathered with gradients, so every rank
     computes the loss of the concatenated batch and each sample sees all others as negatives.
     """
@@ -20,7 +16,7 @@ class ContrastiveLoss(nn.Module):
     def forward(self, image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
         """
         Args:
-            image_emb: [n, d] L2-normalised image embeddings, or [n, K, d] K segment embeddings per image.
+            image_emb: [n, d] L2-normalised image embeddings.
             text_emb: [n, d] L2-normalised embeddings of the aligned captions on this rank.
             logit_scale: scalar, the inverse temperature (already exponentiated).
         """
@@ -32,9 +28,6 @@ class ContrastiveLoss(nn.Module):
         self.num_pairs = image_emb.shape[0]  # of the global batch, for logging
         # A matmul, not an einsum: the einsum's text gradient is not contiguous, and the gathered
         # halves' gradients then came back wrong through gloo's all-gather backward.
-        similarity = image_emb.flatten(0, -2) @ text_emb.t()
-        if image_emb.dim() == 3:  # [n * K, n] -> the best segment's, [n, n]
-            similarity = similarity.view(*image_emb.shape[:2], -1).amax(1)
-        logits = logit_scale * similarity
+        logits = logit_scale * (image_emb @ text_emb.t())
         labels = torch.arange(logits.shape[0], device=logits.device)
         return F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)

@@ -6,6 +6,7 @@ A generator maps raw images ``[B, 3, H, W]`` (RGB, 0-255 floats) to pseudo-mask 
 import timm
 import torch
 import torch.nn.functional as F
+from detectron2.config import configurable
 from detectron2.utils.registry import Registry
 from torch import nn
 
@@ -15,7 +16,8 @@ from .kmeans import batched_kmeans
 
 PSEUDO_MASK_GENERATOR_REGISTRY = Registry("PSEUDO_MASK_GENERATOR")
 PSEUDO_MASK_GENERATOR_REGISTRY.__doc__ = """
-Registry for pseudo-mask generators: ``cls(cfg)``, ``forward(images [B,3,H,W] RGB 0-255) -> [B,h,w]``.
+Registry for pseudo-mask generators: ``cls(cfg, **overrides)`` (``@configurable``),
+``forward(images [B,3,H,W] RGB 0-255) -> [B,h,w]``.
 """
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,8 +28,20 @@ class KMeansPseudoMaskGenerator(nn.Module):
     """Base: ``features(images) -> [B, D, h, w]``, clustered per image into K pseudo-masks, or split
     further into ``num_masks`` connected regions (:func:`split_into_regions`). Frozen."""
 
-    def __init__(self, num_clusters: int, num_iters: int, tol: float, seed: int, split_regions: bool = False,
-                 max_masks: int = 16, min_region_area: int = 4, max_regions_per_cluster: int = 0):
+    def __init__(self, *, num_clusters: int, num_iters: int = 30, tol: float = 1e-3, seed: int = 0,
+                 split_regions: bool = False, max_masks: int = 16, min_region_area: int = 4,
+                 max_regions_per_cluster: int = 0):
+        """
+        Args:
+            num_clusters: K, clusters per image.
+            num_iters, tol: at most this many Lloyd iterations; stop once fewer than ``tol`` of the
+                points change cluster.
+            seed: of the K-Means initialisation (the same image always gets the same masks).
+            split_regions: split each cluster into its 8-connected regions, one mask each (region
+                voting's generator); regions under ``min_region_area`` feature cells or past the
+                ``max_masks`` largest join their cluster's largest region, and a cluster with more than
+                ``max_regions_per_cluster`` large regions (a texture) stays whole (0: no limit).
+        """
         super().__init__()
         self.num_clusters = num_clusters
         self.num_iters = num_iters
@@ -39,11 +53,9 @@ class KMeansPseudoMaskGenerator(nn.Module):
         self.max_regions_per_cluster = max_regions_per_cluster
 
     @classmethod
-    def kmeans_args(cls, cfg) -> dict:
+    def from_config(cls, cfg) -> dict:
         pm = cfg.MODEL.PSEUDO_MASK
-        return {"num_clusters": pm.NUM_CLUSTERS, "num_iters": pm.KMEANS_ITERS, "tol": pm.KMEANS_TOL, "seed": pm.SEED,
-                "split_regions": pm.SPLIT_REGIONS, "max_masks": pm.MAX_MASKS, "min_region_area": pm.MIN_REGION_AREA,
-                "max_regions_per_cluster": pm.MAX_REGIONS_PER_CLUSTER}
+        return {"num_clusters": pm.NUM_CLUSTERS, "num_iters": pm.KMEANS_ITERS, "tol": pm.KMEANS_TOL, "seed": pm.SEED}
 
     @property
     def num_masks(self) -> int:
@@ -85,17 +97,23 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
     Its weights come from ``MODEL.PSEUDO_MASK.VIT_WEIGHTS``, never from P-Seg checkpoints.
     """
 
-    def __init__(self, cfg):
-        pm = cfg.MODEL.PSEUDO_MASK
-        super().__init__(**self.kmeans_args(cfg))
-        self.vit = timm.create_model(pm.VIT_NAME, pretrained=False, num_classes=0, dynamic_img_size=True)
+    @configurable
+    def __init__(self, *, vit_name: str, vit_weights: str, **kmeans):
+        """``vit_name``: timm model name; ``vit_weights``: its local checkpoint; ``kmeans``: see the base class."""
+        super().__init__(**kmeans)
+        self.vit = timm.create_model(vit_name, pretrained=False, num_classes=0, dynamic_img_size=True)
         self.vit.requires_grad_(False)
         # Loaded on first use, so evaluating a trained P-Seg needs no DINO weights; a missing file
         # still fails on the first training step, naming the config key.
-        self.weights = pm.VIT_WEIGHTS
+        self.weights = vit_weights
         self.weights_loaded = False
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        pm = cfg.MODEL.PSEUDO_MASK
+        return {**super().from_config(cfg), "vit_name": pm.VIT_NAME, "vit_weights": pm.VIT_WEIGHTS}
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] -> L2-normalised tokens [B, D, H/p, W/p] (p: patch size)."""
@@ -119,24 +137,34 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
 
 @PSEUDO_MASK_GENERATOR_REGISTRY.register()
 class ColorKMeansGenerator(KMeansPseudoMaskGenerator):
-    """K-Means over average-pooled pixel colours (optionally with position): the paper's K-Means row."""
+    """K-Means over average-pooled pixel colours: the paper's K-Means row."""
 
-    def __init__(self, cfg):
-        pm = cfg.MODEL.PSEUDO_MASK
-        super().__init__(**self.kmeans_args(cfg))
-        self.stride = pm.COLOR_STRIDE
-        self.xy_weight = pm.COLOR_XY_WEIGHT
+    @configurable
+    def __init__(self, *, stride: int = 4, **kmeans):
+        """``stride``: colours are average-pooled over ``stride`` x ``stride`` cells; ``kmeans``: see the base class."""
+        super().__init__(**kmeans)
+        self.stride = stride
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        return {**super().from_config(cfg), "stride": cfg.MODEL.PSEUDO_MASK.COLOR_STRIDE}
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] -> colour in [0, 1] (plus weighted x, y in [0, 1]) [B, 3 or 5, H/s, W/s]."""
-        feats = F.avg_pool2d(images / 255.0, self.stride) if self.stride > 1 else images / 255.0
-        if self.xy_weight > 0:
-            b, _, h, w = feats.shape
-            ys = torch.linspace(0, 1, h, device=feats.device).view(1, 1, h, 1).expand(b, 1, h, w)
-            xs = torch.linspace(0, 1, w, device=feats.device).view(1, 1, 1, w).expand(b, 1, h, w)
-            feats = torch.cat([feats, self.xy_weight * ys, self.xy_weight * xs], dim=1)
-        return feats
+        """[B, 3, H, W] -> colour in [0, 1] [B, 3, H/s, W/s]."""
+        return F.avg_pool2d(images / 255.0, self.stride) if self.stride > 1 else images / 255.0
 
 
 def build_pseudo_mask_generator(cfg) -> KMeansPseudoMaskGenerator:
     return PSEUDO_MASK_GENERATOR_REGISTRY.get(cfg.MODEL.PSEUDO_MASK.NAME)(cfg)
+
+
+def build_region_generator(cfg) -> KMeansPseudoMaskGenerator:
+    """A second, frozen generator of ``MODEL.PSEUDO_MASK``'s kind that splits its clusters into connected
+    regions as ``MODEL.PSEG.TEST.REGION_VOTING`` says (region voting's regions)."""
+    voting = cfg.MODEL.PSEG.TEST.REGION_VOTING
+    cls = PSEUDO_MASK_GENERATOR_REGISTRY.get(cfg.MODEL.PSEUDO_MASK.NAME)
+    overrides = {"split_regions": True, "max_masks": voting.MAX_REGIONS, "min_region_area": voting.MIN_AREA,
+                 "max_regions_per_cluster": voting.MAX_PER_CLUSTER}
+    if issubclass(cls, ColorKMeansGenerator):
+        overrides["stride"] = voting.COLOR_STRIDE
+    return cls(cfg, **overrides).requires_grad_(False)

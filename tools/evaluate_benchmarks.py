@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import sys
 
 import torch
 import yaml
@@ -26,7 +27,7 @@ from detectron2.evaluation import SemSegEvaluator
 from detectron2.utils import comm
 
 from pseg_d2 import PSegTrainer, add_pseg_config
-from pseg_d2.engine import PSegCheckpointer
+from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer
 from pseg_d2.utils.distributed import finish_distributed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -163,11 +164,14 @@ def write_summary(args, cfg, rows):
 
 if __name__ == "__main__":
     args = build_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except CheckpointLoadError as err:  # one line, not torch's unpickling report
+        sys.exit(f"error: {err}")

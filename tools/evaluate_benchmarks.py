@@ -27,6 +27,7 @@ from detectron2.evaluation import SemSegEvaluator
 from detectron2.utils import comm
 
 from pseg_d2 import PSegTrainer, add_pseg_config
+from pseg_d2.data.datasets.manifest import MANIFEST
 from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer
 from pseg_d2.utils.distributed import finish_distributed
 
@@ -93,12 +94,16 @@ def benchmark_cfg(cfg, benchmark: str, opts=()):
 
 
 def missing_folder(dataset_name: str):
-    """The first registered folder of ``dataset_name`` that does not exist, or None."""
+    """The first registered folder of ``dataset_name`` that does not exist, or the record of a
+    conversion that did not finish, or None."""
     metadata = MetadataCatalog.get(dataset_name)
     for key in DATA_FOLDER_KEYS:
         folder = metadata.get(key)
         if folder and not os.path.isdir(folder):
             return folder
+    script = metadata.get("prepare_script", None)
+    if script and not os.path.isfile(os.path.join(metadata.sem_seg_root, MANIFEST)):
+        return f"{os.path.join(metadata.sem_seg_root, MANIFEST)} (run {script})"
     return None
 
 

@@ -221,3 +221,25 @@ def test_a_key_repeated_in_a_shard_is_skipped_and_counted(tmp_path):
     batches = list(itertools.islice(iter(accounting), 3))  # three passes over the shard
     assert [sorted(x["key"] for x in b) for b in batches] == [["a", "b"]] * 3
     assert accounting.skipped == {"duplicate_key": 2}  # one per pass read so far; re-reading the shard is no repeat
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shard", ["undecodable", "empty tar"])
+def test_train_net_stops_on_unusable_data_with_one_line(tmp_path, shard):
+    path = tmp_path / "shard-0.tar"
+    if shard == "undecodable":
+        _write_undecodable_shard(path, 200)
+    else:
+        with wds.TarWriter(str(path)):
+            pass
+    cmd = [sys.executable, "tools/train_net.py", "--config-file", "configs/tiny/pseg_r18_tiny.yaml",
+           "DATASETS.IMAGE_TEXT.SHARDS", json.dumps([str(path)]), "DATASETS.TEST", "()", "SOLVER.IMS_PER_BATCH", "4",
+           "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", "1", "SOLVER.MAX_ITER", "2", "DATALOADER.MAX_SKIPS_WITHOUT_BATCH", "1000",
+           "OUTPUT_DIR", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: No training batch can be formed"), proc.stderr[-3000:]
+    assert ("'undecodable_image': 1000" if shard == "undecodable" else "empty tar files") in last
+    skip_lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "skipped (" in line]
+    assert len(skip_lines) <= 5, skip_lines[:10]  # 1,000 skips, logged at a bounded rate

@@ -24,8 +24,8 @@ HINTS = {
     "missing_caption": "each sample needs a <key>.txt member, or a <key>.json with a 'caption'",
     "empty_caption": "the captions are empty",
     "shard_error": "the shards are not readable tar files",
-    "duplicate_key": "the shards repeat sample keys: were they written twice into one tar?",
-    "no_samples": "the shards hold no samples: empty tar files?",
+    "duplicate_key": "the shards repeat sample keys (samples written twice into one tar)",
+    "no_samples": "the shards hold no samples (empty tar files)",
 }
 
 

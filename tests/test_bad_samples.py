@@ -234,8 +234,8 @@ def test_train_net_stops_on_unusable_data_with_one_line(tmp_path, shard):
             pass
     cmd = [sys.executable, "tools/train_net.py", "--config-file", "configs/tiny/pseg_r18_tiny.yaml",
            "DATASETS.IMAGE_TEXT.SHARDS", json.dumps([str(path)]), "DATASETS.TEST", "()", "SOLVER.IMS_PER_BATCH", "4",
-           "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", "1", "SOLVER.MAX_ITER", "2", "DATALOADER.MAX_SKIPS_WITHOUT_BATCH", "1000",
-           "OUTPUT_DIR", str(tmp_path / "run")]
+           "DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER", "1", "SOLVER.MAX_ITER", "2",
+           "DATALOADER.MAX_SKIPS_WITHOUT_BATCH", "1000", "OUTPUT_DIR", str(tmp_path / "run")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]

@@ -140,13 +140,14 @@ def test_no_other_code_reads_checkpoints():
 @pytest.mark.parametrize("tool", ["tools/train_net.py", "tools/evaluate_benchmarks.py", "demo/demo.py"])
 def test_tools_refuse_a_malicious_checkpoint_in_one_line(tmp_path, tool):
     path, marker = write_malicious(tmp_path, ".pth")
+    cpu = ["MODEL.DEVICE", "cpu"]
     args = {
-        "tools/train_net.py": ["--config-file", TINY_CONFIG, "--eval-only", "MODEL.WEIGHTS", path, "MODEL.DEVICE", "cpu",
+        "tools/train_net.py": ["--config-file", TINY_CONFIG, "--eval-only", "MODEL.WEIGHTS", path, *cpu,
                                "OUTPUT_DIR", str(tmp_path / "out")],
-        "tools/evaluate_benchmarks.py": ["--config-file", TINY_CONFIG, "MODEL.WEIGHTS", path,
-                                         "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(tmp_path / "out")],
+        "tools/evaluate_benchmarks.py": ["--config-file", TINY_CONFIG, "MODEL.WEIGHTS", path, *cpu,
+                                         "OUTPUT_DIR", str(tmp_path / "out")],
         "demo/demo.py": ["--config-file", TINY_CONFIG, "--input", os.path.join(REPO, "README.md"), "--output",
-                         str(tmp_path / "out"), "--vocabulary", "dog", "--opts", "MODEL.WEIGHTS", path, "MODEL.DEVICE", "cpu"],
+                         str(tmp_path / "out"), "--vocabulary", "dog", "--opts", "MODEL.WEIGHTS", path, *cpu],
     }[tool]
     proc = subprocess.run([sys.executable, tool, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0

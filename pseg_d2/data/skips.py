@@ -112,8 +112,9 @@ class DataWatchdog:
         for item in items:
             if item.get("epoch") != epoch:
                 if epoch is not None and self.read == read_at_epoch:
+                    hint = HINTS["shard_error" if self.skipped["shard_error"] else "no_samples"]
                     raise DataStalled(f"a whole pass over a loader worker's {shards_in_epoch} shard(s) read no "
-                                      f"sample; check: {HINTS['shard_error' if self.skipped['shard_error'] else 'no_samples']}")
+                                      f"sample; check: {hint}")
                 epoch, read_at_epoch, shards_in_epoch = item.get("epoch"), self.read, 0
             shards_in_epoch += 1
             self._shard += 1

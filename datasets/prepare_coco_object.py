@@ -30,6 +30,7 @@ from pseg_d2.data.datasets.prepare_utils import (
     ConvertStats,
     convert_all,
     make_parser,
+    read_coco_instances,
     require,
     run_cli,
 )
@@ -68,7 +69,7 @@ def prepare_split(root: str, split: str) -> ConvertStats:
         f"COCO {split}2017 instances json (annotations_trainval2017.zip)",
     )
     require(os.path.join(root, "coco", f"{split}2017"), f"COCO {split}2017 images")
-    coco = COCO(json_path)
+    coco = read_coco_instances(json_path, f"COCO {split}2017 instances json")
     labels = label_of_category(coco)
     out_dir = coco_object_label_dir(root, split)
 

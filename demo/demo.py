@@ -13,6 +13,7 @@ For each input it writes an overlay with a legend (PNG in an output folder) and,
 Without --config-file and MODEL.WEIGHTS it runs the synthetic-world model that `make demo` trains.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from pseg_d2 import add_pseg_config
 from pseg_d2.engine import PSegPredictor
+from pseg_d2.engine.predictor import check_image
 from pseg_d2.inference import BACKGROUND_RULES
 from pseg_d2.utils.visualize import list_images, overlay_with_legend, palette
 from pseg_d2.vocabulary import REDUCTIONS, Vocabulary
@@ -67,6 +69,8 @@ def setup_cfg(args, parser):
     if args.background in BACKGROUND_RULES:
         test.BACKGROUND_RULE = args.background
     if args.threshold is not None:
+        if not math.isfinite(args.threshold):
+            parser.error(f"--threshold must be a finite number, got {args.threshold}")
         if test.BACKGROUND_RULE != "threshold" or args.background == "none":
             parser.error("--threshold needs the threshold background rule (--background threshold)")
         test.BACKGROUND_THRESHOLD = args.threshold
@@ -99,8 +103,28 @@ def build_vocabulary(args, parser, cfg) -> Vocabulary:
         if args.vocabulary_file:
             return Vocabulary.from_file(args.vocabulary_file, **kwargs)
         return Vocabulary.parse(args.vocabulary, **kwargs)
+    except OSError as err:
+        sys.exit(f"--vocabulary-file {args.vocabulary_file}: {err.strerror or err}")
     except ValueError as err:
         parser.error(str(err))
+
+
+def read_input(path: str) -> np.ndarray:
+    """The image at ``path``, [H, W, 3] uint8 BGR; a one-line ``ValueError`` naming it if it cannot be read."""
+    try:
+        image = read_image(path, format="BGR")
+        check_image(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path}: cannot be read as an image ({reason[:200]})") from err
+    return image
+
+
+def report_skipped(skipped, total: int) -> None:
+    """Exit with status 1 and one line naming the inputs that could not be read, if any."""
+    if skipped:
+        names = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        sys.exit(f"{len(skipped)} of {total} input(s) skipped, unreadable: {names}")
 
 
 def overlay_path(output: str, input_path: str, many: bool) -> str:
@@ -125,12 +149,18 @@ def main(argv=None):
         parser.error(str(err))
     predictor = build_predictor(cfg)
     colors = palette(len(vocabulary))
+    skipped = []
     for path in tqdm(paths, desc="P-Seg"):
         out_path = overlay_path(args.output, path, many=len(paths) > 1)
         if os.path.abspath(out_path) == os.path.abspath(path):
             parser.error(f"the overlay of {path} would overwrite it: choose another --output")
         stem = os.path.splitext(out_path)[0]
-        image = read_image(path, format="BGR")
+        try:
+            image = read_input(path)
+        except ValueError as err:
+            tqdm.write(f"skipped {err}", file=sys.stderr)
+            skipped.append(path)
+            continue
         scores = predictor(image, vocabulary)["sem_seg"].cpu()
         labels = scores.argmax(0).numpy()
         overlay = overlay_with_legend(image[:, :, ::-1], labels, vocabulary.classes, colors, scale=args.scale)
@@ -139,7 +169,8 @@ def main(argv=None):
             Image.fromarray(labels.astype(np.uint8)).save(stem + "_labels.png")
         if args.save_scores:
             np.save(stem + "_scores.npy", scores.float().numpy())
-    print(f"{len(paths)} image(s), classes {vocabulary.classes}: results in {args.output}")
+    print(f"{len(paths) - len(skipped)} image(s), classes {vocabulary.classes}: results in {args.output}")
+    report_skipped(skipped, len(paths))
 
 
 if __name__ == "__main__":

@@ -137,6 +137,9 @@ def add_pseg_config(cfg):
     cfg.INPUT.MIN_IMAGE_SIDE = 8
     # Stop training when more than this fraction of the samples read so far were skipped.
     cfg.DATALOADER.MAX_SKIP_FRACTION = 0.5
+    # Stop training (with the counts by reason) when a loader worker skips this many samples in a row
+    # without forming a batch; a worker that reads no sample in a whole pass over its shards stops too.
+    cfg.DATALOADER.MAX_SKIPS_WITHOUT_BATCH = 10_000
     # On --resume, re-read (and drop) the batches the first run trained on, so the resumed run sees
     # exactly the data an uninterrupted run would (with a fixed SEED). It costs one pass over those
     # batches, so it suits short runs and debugging; otherwise the resumed run draws a new shard order.

@@ -17,6 +17,7 @@ from PIL import Image
 
 from pseg_d2 import PSeg, PSegTrainer
 from pseg_d2.data.datasets.catalog_utils import unregister
+from pseg_d2.data.datasets.manifest import write_manifest
 from pseg_d2.data.datasets.prepare_utils import default_root
 from pseg_d2.data.datasets.register_voc import VOC2012_DIR, register_all_voc, voc_label_dir
 from pseg_d2.inference import NetworkOutputs
@@ -140,6 +141,8 @@ def write_fake_voc(root, num_images=2, shape=(24, 32)):
         for folder, values in ((voc_label_dir(root, "val"), label), (voc_label_dir(root, "val", nobg=True), nobg)):
             os.makedirs(folder, exist_ok=True)
             Image.fromarray(values).save(os.path.join(folder, f"{image_id}.png"))
+    for folder in (voc_label_dir(root, "val"), voc_label_dir(root, "val", nobg=True)):
+        write_manifest(folder, num_images, "VOC2012 val")
 
 
 @pytest.fixture

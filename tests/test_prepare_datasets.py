@@ -17,6 +17,7 @@ from detectron2.evaluation import SemSegEvaluator
 from PIL import Image
 
 from pseg_d2.data.datasets import prepare_utils
+from pseg_d2.data.datasets.manifest import MANIFEST
 from pseg_d2.data.datasets.class_names import (
     COCO_CLASSES,
     COCO_STUFF_CLASSES,
@@ -378,16 +379,19 @@ def test_rerun_skips_and_interrupted_run_recovers(tmp_path, monkeypatch):
         f.write(b"\x89PNG half-written")  # as if killed mid-write
     assert len(load_sem_seg(out_dir, os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages"))) == 1
 
+    assert not os.path.exists(os.path.join(out_dir, MANIFEST))  # the interrupted split is not published
+
     stats = voc.main(["--root", root, "--splits", "train"])["train"]
     assert (stats.written, stats.skipped) == (1, 1)
-    assert sorted(os.listdir(out_dir)) == [f"{first}.png", f"{second}.png"]
+    assert sorted(os.listdir(out_dir)) == [f"{first}.png", f"{second}.png", MANIFEST]
     for image_id, label in VOC_LABELS["train"].items():
         np.testing.assert_array_equal(read_png(os.path.join(out_dir, f"{image_id}.png")), label)
 
-    mtimes = {f: os.stat(os.path.join(out_dir, f)).st_mtime_ns for f in os.listdir(out_dir)}
+    pngs = [f for f in os.listdir(out_dir) if f.endswith(".png")]
+    mtimes = {f: os.stat(os.path.join(out_dir, f)).st_mtime_ns for f in pngs}
     stats = voc.main(["--root", root, "--splits", "train"])["train"]
     assert (stats.written, stats.skipped) == (0, 2)
-    assert mtimes == {f: os.stat(os.path.join(out_dir, f)).st_mtime_ns for f in os.listdir(out_dir)}
+    assert mtimes == {f: os.stat(os.path.join(out_dir, f)).st_mtime_ns for f in pngs}
 
 
 @pytest.mark.parametrize("name", ["voc", "pascal_context", "coco_object", "coco_stuff"])
@@ -483,3 +487,76 @@ def test_corrupted_prediction_gives_hand_computed_miou(prepared_root):
     # IoU: background 1, aeroplane 1, person (9 - 4) / 9, class 20: 3 / (3 + 4).
     expected = 100 * (1 + 1 + 5 / 9 + 3 / 7) / 4
     assert evaluate("voc_2012_sem_seg_val", relabel_half_of_person) == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- unreadable inputs: skipped, named, never published
+
+# (converter, its fake download, the input file to break (relative to the root), a dataset that reads the split)
+BREAKABLE = {
+    "voc": (make_voc, "VOCdevkit/VOC2012/SegmentationClass/2007_000042.png", "voc_2012_sem_seg_val"),
+    "pascal_context": (make_pascal_context, "VOCdevkit/VOC2010/trainval/2008_000003.mat",
+                       "pascal_context_59_sem_seg_val"),
+    "coco_stuff": (make_coco_stuff, "coco/stuffthingmaps/val2017/000000000001.png", "coco_stuff_164k_sem_seg_val"),
+}
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x89PNG\r\n\x1a\n truncated"], ids=["empty", "corrupt"])
+@pytest.mark.parametrize("name", sorted(BREAKABLE))
+def test_an_unreadable_input_is_named_and_its_split_never_registered(tmp_path, name, damage, capsys):
+    make, broken, dataset = BREAKABLE[name]
+    root = str(tmp_path)
+    make(root)
+    source = tmp_path / broken
+    good = source.read_bytes()
+    source.write_bytes(damage)
+    converter = load_script(name)
+    args = ["--root", root, "--splits", "val"]
+    stats = converter.main(args)["val"]
+    assert len(stats.failed) == 1 and Path(broken).stem in stats.failed[0]
+    assert Path(broken).stem in capsys.readouterr().err  # named on the console
+    register_fake((root, root))
+    with pytest.raises(FileNotFoundError, match="run datasets/prepare_.*rerunning it finishes"):
+        DatasetCatalog.get(dataset)  # the images converted before it are not taken for the split
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.argv", ["prepare", *args])
+        with pytest.raises(SystemExit, match="1 input.* could not be converted .*not published: split.* val") as info:
+            prepare_utils.run_cli(converter.main)
+    assert info.value.code != 0
+
+    source.write_bytes(good)  # the file replaced: rerunning finishes the split
+    stats = converter.main(args)["val"]
+    assert stats.failed == () and stats.written == 1
+    assert len(DatasetCatalog.get(dataset)) == EXPECTED_DATASETS[dataset][0]
+
+
+def test_a_label_folder_changed_after_conversion_is_refused(tmp_path):
+    root = str(tmp_path)
+    make_voc(root)
+    load_script("voc").main(["--root", root, "--splits", "val"])
+    register_all_voc(root)
+    assert len(DatasetCatalog.get("voc_2012_sem_seg_val")) == 2
+    os.remove(tmp_path / "VOCdevkit" / "VOC2012" / "annotations_detectron2" / "val" / "2007_000042.png")
+    with pytest.raises(ValueError, match="holds 1 label PNGs, but its conversion wrote 2"):
+        DatasetCatalog.get("voc_2012_sem_seg_val")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda data: data.pop("categories"), "has no 'categories' field: is it a COCO instances file"),
+    (lambda data: data["annotations"][0].update(category_id=999),
+     r"1 annotation\(s\) have a category_id that is not in its 'categories', e.g. 999 \(annotation 1, image 1\)"),
+    (None, "is not valid JSON"),
+])
+def test_coco_object_explains_a_malformed_json(tmp_path, edit, message):
+    make_coco(str(tmp_path))
+    path = tmp_path / "coco" / "annotations" / "instances_val2017.json"
+    if edit is None:
+        path.write_text('{"images": [')
+    else:
+        data = json.loads(path.read_text())
+        edit(data)
+        path.write_text(json.dumps(data))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.argv", ["prepare", "--root", str(tmp_path), "--splits", "val"])
+        with pytest.raises(SystemExit, match=message) as info:
+            prepare_utils.run_cli(load_script("coco_object").main)
+    assert "\n" not in str(info.value.code).split(" See datasets/README.md")[0]

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import sys
 
 import torch
 import yaml
@@ -27,7 +28,8 @@ from detectron2.evaluation import SemSegEvaluator
 from detectron2.utils import comm
 
 from pseg_d2 import PSegTrainer, add_pseg_config
-from pseg_d2.engine import PSegCheckpointer
+from pseg_d2.data.datasets.manifest import MANIFEST
+from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer
 from pseg_d2.inference import build_semantic_inference
 from pseg_d2.utils.distributed import finish_distributed
 
@@ -86,12 +88,16 @@ def benchmark_cfg(cfg, benchmark: str, opts=()):
 
 
 def missing_folder(dataset_name: str):
-    """The first registered folder of ``dataset_name`` that does not exist, or None."""
+    """The first registered folder of ``dataset_name`` that does not exist, or the record of a
+    conversion that did not finish, or None."""
     metadata = MetadataCatalog.get(dataset_name)
     for key in DATA_FOLDER_KEYS:
         folder = metadata.get(key)
         if folder and not os.path.isdir(folder):
             return folder
+    script = metadata.get("prepare_script", None)
+    if script and not os.path.isfile(os.path.join(metadata.sem_seg_root, MANIFEST)):
+        return f"{os.path.join(metadata.sem_seg_root, MANIFEST)} (run {script})"
     return None
 
 
@@ -157,11 +163,14 @@ def write_summary(args, cfg, rows):
 
 if __name__ == "__main__":
     args = build_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except CheckpointLoadError as err:  # one line, not torch's unpickling report
+        sys.exit(f"error: {err}")

@@ -6,6 +6,7 @@
     tools/train_net.py --config-file configs/pseg_plus/voc.yaml --num-gpus 8   # P-Seg+ (SemanticSegmentor)
 """
 import logging
+import sys
 
 import torch
 from detectron2.config import get_cfg
@@ -14,7 +15,8 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from pseg_d2 import PSegPlusTrainer, PSegTrainer, add_pseg_config, add_pseg_plus_config
-from pseg_d2.engine import PSegCheckpointer
+from pseg_d2.data.skips import DataStalled
+from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer
 from pseg_d2.engine.checkpoint import require_weights_file
 from pseg_d2.utils.distributed import finish_distributed
 
@@ -54,11 +56,14 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except (CheckpointLoadError, DataStalled) as err:  # one line: what failed and what to check
+        sys.exit(f"error: {err}")

@@ -11,6 +11,7 @@ as for demo/demo.py: classes separated by ',' (or new lines), synonyms by ';', e
 refinement; the page shows the overlay with a legend and each class's share of the pixels.
 """
 import argparse
+import math
 import os
 import sys
 import time
@@ -39,6 +40,40 @@ MIN_DISPLAY_SIDE = 256
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 # The uploaded image fills its box, small images with sharp pixels.
 CSS = "#image img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}"
+
+
+def answer_unreadable_uploads(image: gr.Image) -> gr.Image:
+    """``image``, whose unreadable uploads (corrupt, empty, not an image) get a message on the page
+    (``gr.Error``) instead of Gradio's generic error."""
+    preprocess = image.preprocess
+
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except Exception as err:  # noqa: BLE001  (PIL and Gradio raise several kinds)
+            raise gr.Error(f"The uploaded file cannot be read as an image ({type(err).__name__}): "
+                           "upload a PNG, JPEG or WebP image.") from err
+
+    image.preprocess = checked
+    return image
+
+
+def answer_bad_thresholds(number: gr.Number) -> gr.Number:
+    """``number``, whose text or non-finite values get a message on the page (:func:`check_threshold`)."""
+    preprocess = number.preprocess
+    number.preprocess = lambda payload: None if payload is None else check_threshold(preprocess(payload))
+    return number
+
+
+def check_threshold(value) -> float:
+    """``value`` as a finite float, else ``gr.Error`` (shown on the page)."""
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"The threshold must be a number, got {value!r}.") from None
+    if not math.isfinite(threshold):
+        raise gr.Error(f"The threshold must be a finite number, got {value!r}.")
+    return threshold
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -91,8 +126,8 @@ def segment(
     use_pamr: bool,
 ) -> Tuple[np.ndarray, str]:
     """One query of the page: image [H, W, 3] uint8 RGB and the page's settings -> the overlay with a legend
-    [h, w, 3] uint8 RGB and a line naming the classes found, largest share of the pixels first. Sets the model's
-    background rule, threshold and PAMR of this query (the model stays as it is). Bad input raises ``gr.Error``
+    [h, w, 3] uint8 RGB and a line naming the classes found, largest share of the pixels first, under the page's
+    background rule, threshold and PAMR (the model stays as it is). Bad input raises ``gr.Error``
     (shown on the page)."""
     if image is None:
         raise gr.Error("Upload an image first.")
@@ -126,8 +161,9 @@ def build_app(predictor: PSegPredictor) -> gr.Blocks:
                     "Background words all count as the background class.")
         with gr.Row():
             with gr.Column():
-                image = gr.Image(type="numpy", image_mode="RGB", sources=["upload"], height=MIN_DISPLAY_SIDE,
-                                 label="image", elem_id="image")
+                image = answer_unreadable_uploads(gr.Image(
+                    type="numpy", image_mode="RGB", sources=["upload"], height=MIN_DISPLAY_SIDE, label="image",
+                    elem_id="image"))
                 vocabulary = gr.Textbox(label="vocabulary", placeholder="person; man; woman, dog, sky",
                                         elem_id="vocabulary")
                 background_words = gr.Textbox(label="background words", placeholder="wall; floor",
@@ -135,8 +171,9 @@ def build_app(predictor: PSegPredictor) -> gr.Blocks:
                 with gr.Row():
                     background = gr.Radio(list(BACKGROUND_CHOICES), value=p.BACKGROUND_RULE, label="background rule",
                                           elem_id="background")
-                    threshold = gr.Number(value=p.BACKGROUND_THRESHOLD, step=0.05, label="threshold (threshold, border rules)",
-                                          elem_id="threshold")
+                    threshold = answer_bad_thresholds(gr.Number(
+                        value=p.BACKGROUND_THRESHOLD, step=0.05, label="threshold (threshold, border rules)",
+                        elem_id="threshold"))
                 use_pamr = gr.Checkbox(value=p.PAMR.ENABLED, label="refine along colour edges (PAMR)", elem_id="pamr")
                 button = gr.Button("Segment", variant="primary", elem_id="segment")
             with gr.Column():

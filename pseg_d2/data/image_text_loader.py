@@ -10,7 +10,7 @@ import webdataset as wds
 from detectron2.utils import comm
 
 from .image_text_mapper import ImageTextDatasetMapper
-from .skips import batch_with_skip_counts, count_and_continue, count_shard_error_and_continue
+from .skips import DataWatchdog
 
 
 def expand_shards(specs: Sequence[str]) -> List[str]:
@@ -28,8 +28,9 @@ def expand_shards(specs: Sequence[str]) -> List[str]:
 
 
 class EpochShardList(torch.utils.data.IterableDataset):
-    """Yields ``{"url": shard}`` forever: each epoch reshuffles all shards with ``seed + epoch``, then
-    hands rank r of R, worker w of W the shards ``r*W + w`` modulo ``R*W``, so no two readers share one."""
+    """Yields ``{"url": shard, "epoch": epoch}`` forever: each epoch reshuffles all shards with
+    ``seed + epoch``, then hands rank r of R, worker w of W the shards ``r*W + w`` modulo ``R*W``, so no
+    two readers share one."""
 
     def __init__(self, urls: Sequence[str], seed: int = 0):
         super().__init__()
@@ -51,15 +52,16 @@ class EpochShardList(torch.utils.data.IterableDataset):
         while True:
             order = np.random.default_rng(self.seed + epoch).permutation(len(self.urls))
             for index in order[reader::readers]:
-                yield {"url": self.urls[index]}
+                yield {"url": self.urls[index], "epoch": epoch}
             epoch += 1
 
 
 def build_image_text_train_loader(cfg, mapper=None) -> torch.utils.data.DataLoader:
     """An infinite loader of per-rank batches: ``list[dict]`` of ``IMS_PER_BATCH / world_size`` inputs.
 
-    Unusable samples are skipped and counted by reason (see :mod:`pseg_d2.data.skips`); wrap the
-    loader in :class:`SkipAccounting` to total them.
+    Unusable samples are skipped and counted by reason, and a worker that cannot form a batch ends
+    with a ``stalled`` batch (see :mod:`pseg_d2.data.skips`); wrap the loader in
+    :class:`SkipAccounting` to total the counts and stop on a stall.
     """
     world_size = comm.get_world_size()
     if cfg.SOLVER.IMS_PER_BATCH % world_size:
@@ -71,12 +73,15 @@ def build_image_text_train_loader(cfg, mapper=None) -> torch.utils.data.DataLoad
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {len(urls)} shards do not exist, e.g. {missing[0]!r}")
     seed = cfg.SEED if cfg.SEED >= 0 else 0
+    watchdog = DataWatchdog(cfg.DATALOADER.MAX_SKIPS_WITHOUT_BATCH)  # each worker counts in its own copy
     pipeline = wds.DataPipeline(
         EpochShardList(urls, seed=seed),
-        wds.tarfile_to_samples(handler=count_shard_error_and_continue),
+        watchdog.shards,
+        wds.tarfile_to_samples(handler=watchdog.shard_handler),
+        watchdog.unique_samples,
         wds.shuffle(cfg.DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER, seed=seed),
-        wds.map(mapper, handler=count_and_continue),
-        partial(batch_with_skip_counts, batch_size=batch_size),
+        wds.map(mapper, handler=watchdog.sample_handler),
+        partial(watchdog.batches, batch_size=batch_size),
     )
     num_workers = cfg.DATALOADER.NUM_WORKERS
     return torch.utils.data.DataLoader(

@@ -15,7 +15,8 @@ from .captions import preprocess_caption
 from .device_decode import DECODE_DEVICES
 from .skips import SkipSample
 
-IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
+# Members read as the image, in this order; of an animated GIF (or WebP, PNG) the first frame is used.
+IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "gif")
 HIGH_BIT_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 # JPEG colour modes (as PIL reads them from the header) that decode_batch decodes; CMYK JPEGs are decoded here.
 DEVICE_JPEG_MODES = ("L", "RGB")

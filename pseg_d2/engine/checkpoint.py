@@ -2,25 +2,34 @@
 
 * Saving writes ``<name>.pth.tmp`` and renames it, and ``last_checkpoint`` likewise, so a process
   killed at any moment leaves the previous checkpoint and its tag intact.
-* Loading uses ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only, so
-  a checkpoint from a stranger cannot execute code. Pickle-based formats (Detectron2's ``.pkl``
-  model zoo, pycls ``.pyth``) are refused; convert them to ``.pth`` in a trusted environment.
+* A failed save (a full disk) removes its temporary file, so the space is not lost to the next run.
+* Loading goes through :func:`~pseg_d2.modeling.weights.load_weights_only`: tensors, numbers, strings
+  and containers only, so a checkpoint from a stranger cannot execute code. Pickle-based formats
+  (Detectron2's ``.pkl`` model zoo, pycls ``.pyth``) are refused; convert them to ``.pth`` in a
+  trusted environment. A file that fails the load raises a one-line ``CheckpointLoadError``.
 """
 import os
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-UNSAFE_SUFFIXES = (".pkl", ".pyth")
+from ..modeling.weights import load_weights_only, refuse_pickle_formats
 
 
 def _atomic_write(path: str, write) -> None:
+    """``write(file)`` into ``path + ".tmp"``, then rename it to ``path``; on any failure the
+    temporary file is removed and the error raised."""
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def require_weights_file(path: str, key: str = "MODEL.WEIGHTS") -> None:
@@ -51,12 +60,9 @@ class PSegCheckpointer(DetectionCheckpointer):
         _atomic_write(path, lambda f: f.write(last_filename_basename.encode()))
 
     def _load_file(self, filename: str):
-        if filename.endswith(UNSAFE_SUFFIXES):
-            raise ValueError(
-                f"Refusing to unpickle {filename}: pseg_d2 loads .pth checkpoints with torch.load(weights_only=True) only."
-            )
+        refuse_pickle_formats(filename)  # Detectron2 would unpickle a .pkl itself
         return super()._load_file(filename)
 
     def _torch_load(self, f: str):
         with self.path_manager.open(f, "rb") as stream:
-            return torch.load(stream, map_location=torch.device("cpu"), weights_only=True)
+            return load_weights_only(stream, f)

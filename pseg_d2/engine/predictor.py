@@ -11,6 +11,17 @@ from ..vocabulary import Vocabulary
 from .checkpoint import PSegCheckpointer
 
 
+def check_image(image) -> None:
+    """Raise a one-line ``ValueError`` unless ``image`` is a non-empty [H, W, 3] uint8 array."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"PSegPredictor takes a numpy array [H, W, 3] uint8, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"PSegPredictor takes an [H, W, 3] uint8 image, got shape {image.shape} {image.dtype} "
+                         "(convert grey or RGBA images to 3 channels first)")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"PSegPredictor got an empty image of shape {image.shape}")
+
+
 class _InferenceCheckpointer(PSegCheckpointer):
     """Refuses a checkpoint that leaves model weights unset (another config's model, for instance):
     at inference they would silently stay random."""
@@ -56,6 +67,7 @@ class PSegPredictor:
     ) -> Dict[str, torch.Tensor]:
         """Image [H, W, 3] uint8 BGR -> ``{"sem_seg": [C, H, W]}`` class scores at the image's size,
         on the model's device; C classes of ``vocabulary`` (synonyms already reduced)."""
+        check_image(image_bgr)
         if isinstance(vocabulary, str):
             vocabulary = Vocabulary.parse(vocabulary)
         names = vocabulary.names if isinstance(vocabulary, Vocabulary) else list(vocabulary)

@@ -18,6 +18,8 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 IGNORE_COLOR = (255, 255, 255)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 LEGEND_SWATCH, LEGEND_PAD = 12, 4
+# Longer class names are cut (ending in "...") in legends, so that a legend stays as wide as its image.
+LEGEND_MAX_CHARS = 40
 
 
 def list_images(inputs: Sequence[str]) -> List[str]:
@@ -43,8 +45,10 @@ def palette(n: int) -> List[Tuple[int, int, int]]:
 
 def legend_strip(class_names: Sequence[str], colors: Sequence[Sequence[int]], width: int) -> np.ndarray:
     """A white strip [h, max(width, widest entry), 3] uint8 RGB listing each class as a colour swatch
-    and its name, entries flowing left to right in rows."""
+    and its name (cut to ``LEGEND_MAX_CHARS``), entries flowing left to right in rows."""
     font = ImageFont.load_default()
+    class_names = [name if len(name) <= LEGEND_MAX_CHARS else name[: LEGEND_MAX_CHARS - 3] + "..."
+                   for name in class_names]
     entries = [(name, 2 * LEGEND_PAD + LEGEND_SWATCH + int(np.ceil(font.getlength(name)))) for name in class_names]
     width = max([width] + [entry_width for _, entry_width in entries])
     row_height = LEGEND_SWATCH + LEGEND_PAD

@@ -1,9 +1,11 @@
 """Registering semantic-segmentation datasets in Detectron2's catalogs (re-registration safe)."""
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_sem_seg
+
+from .manifest import check_converted
 
 
 def unregister(name: str) -> None:
@@ -20,10 +22,13 @@ def register_sem_seg(
     sem_seg_root: str,
     stuff_classes: Sequence[str],
     stuff_colors: Sequence[Sequence[int]],
+    prepare_script: Optional[str] = None,
     **extra_metadata,
 ) -> None:
     """Register ``name`` as ``load_sem_seg(sem_seg_root, image_root)`` (PNG labels, JPEG images)
-    with ``ignore_label=255`` and ``evaluator_type="sem_seg"``.
+    with ``ignore_label=255`` and ``evaluator_type="sem_seg"``. With ``prepare_script`` (the converter
+    that writes ``sem_seg_root``), loading refuses a conversion that did not finish
+    (:func:`~.manifest.check_converted`).
 
     An existing registration of ``name`` is replaced, so tests can point names at fake roots.
     Nothing is read until ``DatasetCatalog.get(name)``, so absent data does not fail here.
@@ -31,12 +36,13 @@ def register_sem_seg(
     if len(stuff_classes) != len(stuff_colors):
         raise ValueError(f"{name}: {len(stuff_classes)} classes but {len(stuff_colors)} colours")
     unregister(name)
-    DatasetCatalog.register(
-        name,
-        lambda gt=sem_seg_root, img=image_root: load_sem_seg(
-            gt, img, gt_ext="png", image_ext="jpg"
-        ),
-    )
+
+    def load():
+        if prepare_script:
+            check_converted(sem_seg_root, name, prepare_script)
+        return load_sem_seg(sem_seg_root, image_root, gt_ext="png", image_ext="jpg")
+
+    DatasetCatalog.register(name, load)
     MetadataCatalog.get(name).set(
         stuff_classes=list(stuff_classes),
         stuff_colors=[list(c) for c in stuff_colors],
@@ -44,5 +50,6 @@ def register_sem_seg(
         evaluator_type="sem_seg",
         image_root=image_root,
         sem_seg_root=sem_seg_root,
+        prepare_script=prepare_script,
         **extra_metadata,
     )

@@ -8,6 +8,7 @@ import os
 
 from .catalog_utils import register_sem_seg
 from .class_names import COCO_CLASSES, COCO_OBJECT_COLORS
+PREPARE_SCRIPT = "datasets/prepare_coco_object.py"
 
 
 def coco_object_label_dir(root: str, split: str) -> str:
@@ -24,6 +25,7 @@ def register_all_coco_object(root: str) -> None:
             coco_object_label_dir(root, split),
             ["background"] + COCO_CLASSES,
             COCO_OBJECT_COLORS,
+            prepare_script=PREPARE_SCRIPT,
         )
 
 

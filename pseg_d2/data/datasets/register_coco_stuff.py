@@ -9,6 +9,7 @@ import os
 
 from .catalog_utils import register_sem_seg
 from .class_names import COCO_STUFF_CLASSES, COCO_STUFF_COLORS, COCO_STUFF_IDS
+PREPARE_SCRIPT = "datasets/prepare_coco_stuff.py"
 
 
 def coco_stuff_label_dir(root: str, split: str) -> str:
@@ -27,6 +28,7 @@ def register_all_coco_stuff(root: str) -> None:
             COCO_STUFF_COLORS,
             # lets SemSegEvaluator write COCO category ids into sem_seg_predictions.json
             stuff_dataset_id_to_contiguous_id={cid: i for i, cid in enumerate(COCO_STUFF_IDS)},
+            prepare_script=PREPARE_SCRIPT,
         )
 
 

@@ -11,6 +11,7 @@ from .catalog_utils import register_sem_seg
 from .class_names import PASCAL_CONTEXT_59_CLASSES, PASCAL_CONTEXT_60_COLORS
 
 VOC2010_DIR = os.path.join("VOCdevkit", "VOC2010")
+PREPARE_SCRIPT = "datasets/prepare_pascal_context.py"
 
 
 def pascal_context_label_dir(root: str, num_classes: int, split: str) -> str:
@@ -28,6 +29,7 @@ def register_all_pascal_context(root: str) -> None:
             pascal_context_label_dir(root, 59, split),
             PASCAL_CONTEXT_59_CLASSES,
             PASCAL_CONTEXT_60_COLORS[1:],
+            prepare_script=PREPARE_SCRIPT,
         )
         register_sem_seg(
             f"pascal_context_60_sem_seg_{split}",
@@ -35,6 +37,7 @@ def register_all_pascal_context(root: str) -> None:
             pascal_context_label_dir(root, 60, split),
             ["background"] + PASCAL_CONTEXT_59_CLASSES,
             PASCAL_CONTEXT_60_COLORS,
+            prepare_script=PREPARE_SCRIPT,
         )
 
 

@@ -12,6 +12,7 @@ from .catalog_utils import register_sem_seg
 from .class_names import VOC_CLASSES, VOC_COLORS
 
 VOC2012_DIR = os.path.join("VOCdevkit", "VOC2012")
+PREPARE_SCRIPT = "datasets/prepare_voc.py"
 
 
 def voc_label_dir(root: str, split: str, nobg: bool = False) -> str:
@@ -30,6 +31,7 @@ def register_all_voc(root: str) -> None:
             voc_label_dir(root, split),
             ["background"] + VOC_CLASSES,
             VOC_COLORS,
+            prepare_script=PREPARE_SCRIPT,
         )
     register_sem_seg(
         "voc_2012_sem_seg_val_nobg",
@@ -37,6 +39,7 @@ def register_all_voc(root: str) -> None:
         voc_label_dir(root, "val", nobg=True),
         VOC_CLASSES,
         VOC_COLORS[1:],
+        prepare_script=PREPARE_SCRIPT,
     )
 
 

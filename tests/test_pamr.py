@@ -8,7 +8,7 @@ from detectron2.modeling import build_model
 from PIL import Image
 
 from conftest import TINY_CONFIG, tiny_cfg
-from pseg_d2.data.synthetic import WorldSpec, generate_sample
+from pseg_d2.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.modeling.pamr import PAMR, ring_offsets
 from test_predictor_demo import load_script

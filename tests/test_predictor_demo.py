@@ -9,7 +9,7 @@ from detectron2.data.detection_utils import read_image
 from PIL import Image
 
 from conftest import TINY_CONFIG, load_script, tiny_cfg
-from pseg_d2.data.synthetic import WorldSpec, generate_sample
+from pseg_d2.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.utils.visualize import legend_strip, list_images, palette, save_label_grid
 from pseg_d2.vocabulary import Vocabulary

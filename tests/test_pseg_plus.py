@@ -17,7 +17,7 @@ from conftest import TINY_CONFIG, tiny_cfg
 from pseg_d2 import add_pseg_config, add_pseg_plus_config
 from pseg_d2.data.datasets.catalog_utils import unregister
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
-from pseg_d2.data.synthetic import WorldSpec, generate_sample, write_train_images, write_world
+from pseg_d2.synthetic import WorldSpec, generate_sample, write_train_images, write_world
 from pseg_d2.modeling.backbone import ViTPyramid
 from pseg_d2.selftrain import build_layer_decay_adamw, generate_pseudo_labels, layer_decay_param_groups, register_pseudo_labels
 from pseg_d2.selftrain.pseudo_labels import MANIFEST, write_manifest

@@ -17,7 +17,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import TINY_CONFIG, tiny_cfg
-from pseg_d2.data.synthetic import WorldSpec, generate_sample
+from pseg_d2.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.utils.visualize import overlay_with_legend, palette
 from pseg_d2.vocabulary import Vocabulary

@@ -238,7 +238,7 @@ def run_train_step(args):
 def run_inference(args):
     from detectron2.modeling import build_model
 
-    from pseg_d2.data.synthetic import COLORS, SHAPES
+    from pseg_d2.synthetic import COLORS, SHAPES
 
     cfg = load_cfg(args, SPEED_OFF if args.variant == "baseline" else [])
     batch, size = args.batch_size or cfg.TEST.IMS_PER_BATCH, args.resolution or cfg.INPUT.MIN_SIZE_TEST
@@ -264,7 +264,7 @@ def run_inference(args):
 
 # ---------------------------------------------------------------------------- loader
 def make_world(args):
-    from pseg_d2.data.synthetic import WorldSpec, train_shards, write_world
+    from pseg_d2.synthetic import WorldSpec, train_shards, write_world
 
     root = tempfile.mkdtemp(prefix="pseg_bench_world_")
     shard_size = max(1, args.num_train // (4 * max(args.workers, 1)))
@@ -296,7 +296,7 @@ def reencode_as_jpeg(shards, quality=90):
 def run_loader(args):
     from pseg_d2.data import build_image_text_train_loader
     from pseg_d2.data.device_decode import decode_batch, decode_device
-    from pseg_d2.data.synthetic import train_shards
+    from pseg_d2.synthetic import train_shards
 
     decode_after = args.decode_device and args.variant == "ours"
     workers = args.workers if args.decode_device or args.variant == "ours" else 0

@@ -23,7 +23,7 @@ from tabulate import tabulate
 
 from pseg_d2 import PSegTrainer, add_pseg_config
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
-from pseg_d2.data.synthetic import COLORS, SHAPES, WorldSpec, train_shards, write_world
+from pseg_d2.synthetic import COLORS, SHAPES, WorldSpec, train_shards, write_world
 from pseg_d2.evaluation import constant_predictor, evaluate_label_maps, oracle_predictor, read_ground_truth
 from pseg_d2.modeling import build_pseudo_mask_generator
 from pseg_d2.utils.visualize import save_label_grid

@@ -13,7 +13,7 @@ import torch
 from detectron2.utils.logger import setup_logger
 
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
-from pseg_d2.data.synthetic import write_train_images
+from pseg_d2.synthetic import write_train_images
 from pseg_d2.selftrain.demo import VOCABULARIES, run_demo_plus, summary_table
 
 

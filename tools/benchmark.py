@@ -25,12 +25,9 @@ import tarfile
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import torch
 
-import torch  # noqa: E402
-from detectron2.config import get_cfg  # noqa: E402
-
-from pseg_d2 import add_pseg_config  # noqa: E402
+from pseg_d2.engine import setup_cfg
 
 DEFAULT_CONFIG = "configs/synthetic/pseg_regnet_synthetic.yaml"
 SPEED_OFF = [
@@ -84,12 +81,7 @@ def parse_args(argv=None):
 
 
 def load_cfg(args, extra=()):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts) + list(extra))
-    cfg.MODEL.DEVICE = args.device
-    return cfg
+    return setup_cfg(args.config_file, list(args.opts) + list(extra) + ["MODEL.DEVICE", args.device], freeze=False)
 
 
 # ---------------------------------------------------------------------------- measuring

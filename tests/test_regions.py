@@ -2,6 +2,7 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
+from pseg_d2.modeling import DINOKMeansGenerator
 from pseg_d2.modeling.regions import build_region_generator, region_mean, vote
 from conftest import tiny_cfg
 
@@ -38,11 +39,20 @@ def test_region_generator_splits_clusters_into_regions_and_leaves_the_config_alo
     generator = build_region_generator(cfg)
     assert not cfg.MODEL.PSEUDO_MASK.SPLIT_REGIONS and cfg.MODEL.PSEUDO_MASK.COLOR_STRIDE == 4
     assert generator.split_regions and generator.num_masks == cfg.MODEL.PSEG.REGION_VOTING.MAX_REGIONS
+    assert generator.stride == cfg.MODEL.PSEG.REGION_VOTING.COLOR_STRIDE
     regions = generator.one_hot(blocks_image()[None], (64, 64))
     assert regions.shape == (1, generator.num_masks, 64, 64) and torch.equal(regions.sum(1), torch.ones(1, 64, 64))
     first, second = regions[0, :, 16, 16].argmax(), regions[0, :, 48, 44].argmax()
     assert first != second  # two red squares: one colour cluster, two regions
     assert regions[0, first, 8:24, 8:24].all() and regions[0, second, 40:56, 36:52].all()
+
+
+def test_region_generator_of_the_dino_kind_takes_no_colour_stride():
+    cfg = tiny_cfg(*VOTING, "MODEL.PSEUDO_MASK.NAME", "DINOKMeansGenerator",
+                   "MODEL.PSEUDO_MASK.VIT_NAME", "vit_small_patch8_224.dino")
+    generator = build_region_generator(cfg)
+    assert isinstance(generator, DINOKMeansGenerator) and generator.split_regions
+    assert generator.num_masks == cfg.MODEL.PSEG.REGION_VOTING.MAX_REGIONS
 
 
 @pytest.mark.parametrize("combine", ["hybrid", "pixel"])

@@ -9,22 +9,19 @@ the region's mean foreground score.
 """
 import torch
 
-from .pseudo_mask.generator import KMeansPseudoMaskGenerator, build_pseudo_mask_generator
+from .pseudo_mask.generator import PSEUDO_MASK_GENERATOR_REGISTRY, ColorKMeansGenerator, KMeansPseudoMaskGenerator
 
 
 def build_region_generator(cfg) -> KMeansPseudoMaskGenerator:
-    """A frozen generator of ``cfg.MODEL.PSEUDO_MASK``'s kind (a second instance, ``cfg`` unchanged) that
-    splits its clusters into regions as ``cfg.MODEL.PSEG.REGION_VOTING`` says."""
+    """A frozen generator of ``cfg.MODEL.PSEUDO_MASK``'s kind (a second instance) that splits its clusters
+    into regions as ``cfg.MODEL.PSEG.REGION_VOTING`` says (which also sets the colour generator's stride)."""
     voting = cfg.MODEL.PSEG.REGION_VOTING
-    cfg = cfg.clone()
-    cfg.defrost()
-    pm = cfg.MODEL.PSEUDO_MASK
-    pm.SPLIT_REGIONS = True
-    pm.MAX_MASKS = voting.MAX_REGIONS
-    pm.MIN_REGION_AREA = voting.MIN_AREA
-    pm.MAX_REGIONS_PER_CLUSTER = voting.MAX_PER_CLUSTER
-    pm.COLOR_STRIDE = voting.COLOR_STRIDE
-    return build_pseudo_mask_generator(cfg).requires_grad_(False)
+    generator_class = PSEUDO_MASK_GENERATOR_REGISTRY.get(cfg.MODEL.PSEUDO_MASK.NAME)
+    overrides = {"split_regions": True, "max_masks": voting.MAX_REGIONS, "min_region_area": voting.MIN_AREA,
+                 "max_regions_per_cluster": voting.MAX_PER_CLUSTER}
+    if issubclass(generator_class, ColorKMeansGenerator):
+        overrides["stride"] = voting.COLOR_STRIDE
+    return generator_class(cfg, **overrides).requires_grad_(False)
 
 
 def region_mean(maps: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:

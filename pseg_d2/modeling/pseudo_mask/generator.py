@@ -6,6 +6,7 @@ A generator maps raw images ``[B, 3, H, W]`` (RGB, 0-255 floats) to pseudo-mask 
 import timm
 import torch
 import torch.nn.functional as F
+from detectron2.config import configurable
 from detectron2.utils.registry import Registry
 from torch import nn
 
@@ -15,7 +16,8 @@ from .kmeans import batched_kmeans
 
 PSEUDO_MASK_GENERATOR_REGISTRY = Registry("PSEUDO_MASK_GENERATOR")
 PSEUDO_MASK_GENERATOR_REGISTRY.__doc__ = """
-Registry for pseudo-mask generators: ``cls(cfg)``, ``forward(images [B,3,H,W] RGB 0-255) -> [B,h,w]``.
+Registry for pseudo-mask generators: ``@configurable`` classes, built as ``cls(cfg)`` or ``cls(cfg, **overrides)``;
+``forward(images [B,3,H,W] RGB 0-255) -> [B,h,w]``.
 """
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,8 +28,22 @@ class KMeansPseudoMaskGenerator(nn.Module):
     """Base: ``features(images) -> [B, D, h, w]``, clustered per image into K pseudo-masks, or split
     further into ``num_masks`` connected regions (:func:`split_into_regions`). Frozen."""
 
-    def __init__(self, num_clusters: int, num_iters: int, tol: float, seed: int, split_regions: bool = False,
+    def __init__(self, *, num_clusters: int, num_iters: int, tol: float, seed: int, split_regions: bool = False,
                  max_masks: int = 16, min_region_area: int = 4, max_regions_per_cluster: int = 0):
+        """
+        Args:
+            num_clusters: K of K-Means: clusters (pseudo-masks) per image.
+            num_iters: K-Means iterations at most.
+            tol: K-Means stops early once fewer than this fraction of points change cluster.
+            seed: seed of the K-Means initialisation (the same image always gives the same masks).
+            split_regions: split each cluster into its connected regions (:func:`split_into_regions`).
+            max_masks: with ``split_regions``, masks per image; regions past the largest ones join their
+                cluster's largest region.
+            min_region_area: with ``split_regions``, regions under this many feature cells join their
+                cluster's largest region.
+            max_regions_per_cluster: with ``split_regions``, a cluster with more large regions than this
+                is not split (0: no limit).
+        """
         super().__init__()
         self.num_clusters = num_clusters
         self.num_iters = num_iters
@@ -39,7 +55,7 @@ class KMeansPseudoMaskGenerator(nn.Module):
         self.max_regions_per_cluster = max_regions_per_cluster
 
     @classmethod
-    def kmeans_args(cls, cfg) -> dict:
+    def from_config(cls, cfg) -> dict:
         pm = cfg.MODEL.PSEUDO_MASK
         return {"num_clusters": pm.NUM_CLUSTERS, "num_iters": pm.KMEANS_ITERS, "tol": pm.KMEANS_TOL, "seed": pm.SEED,
                 "split_regions": pm.SPLIT_REGIONS, "max_masks": pm.MAX_MASKS, "min_region_area": pm.MIN_REGION_AREA,
@@ -85,17 +101,28 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
     Its weights come from ``MODEL.PSEUDO_MASK.VIT_WEIGHTS``, never from P-Seg checkpoints.
     """
 
-    def __init__(self, cfg):
-        pm = cfg.MODEL.PSEUDO_MASK
-        super().__init__(**self.kmeans_args(cfg))
-        self.vit = timm.create_model(pm.VIT_NAME, pretrained=False, num_classes=0, dynamic_img_size=True)
+    @configurable
+    def __init__(self, *, vit_name: str, vit_weights: str, **kmeans):
+        """
+        Args:
+            vit_name: timm name of the ViT (its geometry; no weights are downloaded).
+            vit_weights: local checkpoint of the ViT, loaded on first use.
+            kmeans: the K-Means arguments of :class:`KMeansPseudoMaskGenerator`.
+        """
+        super().__init__(**kmeans)
+        self.vit = timm.create_model(vit_name, pretrained=False, num_classes=0, dynamic_img_size=True)
         self.vit.requires_grad_(False)
         # Loaded on first use, so evaluating a trained P-Seg needs no DINO weights; a missing file
         # still fails on the first training step, naming the config key.
-        self.weights = pm.VIT_WEIGHTS
+        self.weights = vit_weights
         self.weights_loaded = False
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        pm = cfg.MODEL.PSEUDO_MASK
+        return {**super().from_config(cfg), "vit_name": pm.VIT_NAME, "vit_weights": pm.VIT_WEIGHTS}
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] -> L2-normalised tokens [B, D, H/p, W/p] (p: patch size)."""
@@ -121,11 +148,22 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
 class ColorKMeansGenerator(KMeansPseudoMaskGenerator):
     """K-Means over average-pooled pixel colours (optionally with position): the paper's K-Means row."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, stride: int, xy_weight: float, **kmeans):
+        """
+        Args:
+            stride: side of the average-pooling window (and of a feature cell) in pixels.
+            xy_weight: weight of the pixel position appended to the colour (0: colour only).
+            kmeans: the K-Means arguments of :class:`KMeansPseudoMaskGenerator`.
+        """
+        super().__init__(**kmeans)
+        self.stride = stride
+        self.xy_weight = xy_weight
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
         pm = cfg.MODEL.PSEUDO_MASK
-        super().__init__(**self.kmeans_args(cfg))
-        self.stride = pm.COLOR_STRIDE
-        self.xy_weight = pm.COLOR_XY_WEIGHT
+        return {**super().from_config(cfg), "stride": pm.COLOR_STRIDE, "xy_weight": pm.COLOR_XY_WEIGHT}
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] -> colour in [0, 1] (plus weighted x, y in [0, 1]) [B, 3 or 5, H/s, W/s]."""

@@ -25,6 +25,7 @@ setup(
         "numpy<2",
         "Pillow",
         "tqdm",
+        "tabulate",
     ],
     extras_require={"test": ["pytest", "selenium>=4.10", "gradio>=6"], "web": ["gradio>=6"]},
 )

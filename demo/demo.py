@@ -18,26 +18,19 @@ import os
 import sys
 
 import numpy as np
-from detectron2.config import get_cfg
 from detectron2.data.detection_utils import read_image
 from PIL import Image
 from tqdm import tqdm
 
-from pseg_d2 import add_pseg_config
-from pseg_d2.engine import PSegPredictor
+from pseg_d2.engine import DEMO_CONFIG, PSegPredictor, load_predictor, setup_cfg
 from pseg_d2.engine.predictor import check_image
 from pseg_d2.inference import BACKGROUND_RULES
 from pseg_d2.utils.visualize import list_images, overlay_with_legend, palette
 from pseg_d2.vocabulary import REDUCTIONS, Vocabulary
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "pseg_regnet_synthetic.yaml")
-DEFAULT_WEIGHTS = os.path.join(REPO, "output", "demo", "model_final.pth")
-
-
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE")
+    p.add_argument("--config-file", default=DEMO_CONFIG, metavar="FILE")
     p.add_argument("--input", nargs="+", required=True, help="image files, glob patterns or folders")
     p.add_argument("--output", required=True,
                    help="a file for one input; otherwise a folder (created), one overlay PNG per input")
@@ -60,11 +53,8 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def setup_cfg(args, parser):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+def setup(args, parser):
+    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
     test = cfg.MODEL.PSEG.TEST
     if args.background in BACKGROUND_RULES:
         test.BACKGROUND_RULE = args.background
@@ -76,22 +66,16 @@ def setup_cfg(args, parser):
         test.BACKGROUND_THRESHOLD = args.threshold
     if args.pamr:
         test.PAMR.ENABLED = True
-    cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS or DEFAULT_WEIGHTS
     cfg.freeze()
     return cfg
 
 
 def build_predictor(cfg) -> PSegPredictor:
     """The predictor, or an exit with a hint when the weights are missing or another model's."""
-    path = cfg.MODEL.WEIGHTS
-    hint = ("run `make demo`: it trains the default model and writes it there" if path == DEFAULT_WEIGHTS
-            else "check --config-file and --opts MODEL.WEIGHTS")
-    if "://" not in path and not os.path.isfile(path):
-        sys.exit(f"Model weights {path} not found: {hint}.")
     try:
-        return PSegPredictor(cfg)
-    except ValueError as err:
-        sys.exit(f"Model weights {path}: {err} ({hint})")
+        return load_predictor(cfg)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(str(err))
 
 
 def build_vocabulary(args, parser, cfg) -> Vocabulary:
@@ -139,7 +123,7 @@ def overlay_path(output: str, input_path: str, many: bool) -> str:
 def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
-    cfg = setup_cfg(args, parser)
+    cfg = setup(args, parser)
     vocabulary = build_vocabulary(args, parser, cfg)
     if args.save_labels and len(vocabulary) > 256:
         parser.error(f"--save-labels writes uint8 labels: at most 256 classes, got {len(vocabulary)}")

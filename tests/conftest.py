@@ -5,11 +5,9 @@ import os
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 
-import pseg_d2  # noqa: F401  (registers everything)
-from pseg_d2 import add_pseg_config
+from pseg_d2.engine import setup_cfg
 
 TINY_CONFIG = "configs/tiny/pseg_r18_tiny.yaml"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,12 +23,8 @@ def load_script(relative_path: str):
 
 
 def tiny_cfg(*opts):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(TINY_CONFIG)
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.merge_from_list(list(opts))
-    return cfg
+    """The tiny config on the CPU, then ``opts`` (KEY VALUE pairs); open to further changes."""
+    return setup_cfg(TINY_CONFIG, ["MODEL.DEVICE", "cpu", *opts], freeze=False)
 
 
 @pytest.fixture(scope="module")

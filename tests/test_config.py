@@ -2,11 +2,13 @@ import glob
 import os
 
 import pytest
+import torch
 import yaml
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 
 from pseg_d2 import add_pseg_config, add_pseg_plus_config
+from pseg_d2.engine import setup_cfg
 from pseg_d2.inference import build_semantic_inference
 
 
@@ -19,8 +21,7 @@ def _cfg():
 
 @pytest.mark.parametrize("path", sorted(glob.glob("configs/**/*.yaml", recursive=True)))
 def test_every_shipped_config_merges(path):
-    cfg = _cfg()
-    cfg.merge_from_file(path)
+    cfg = setup_cfg(path, ["MODEL.DEVICE", "cpu"])
     expected = "SemanticSegmentor" if path.startswith("configs/pseg_plus/") else "PSeg"  # P-Seg+ is Detectron2's
     assert cfg.MODEL.META_ARCHITECTURE == expected
 
@@ -75,3 +76,13 @@ def test_every_shipped_config_builds(path):
     model = build_model(cfg)
     if cfg.MODEL.META_ARCHITECTURE == "PSeg":
         assert (model.semantic_inference.region_voting is not None) == cfg.MODEL.PSEG.TEST.REGION_VOTING.ENABLED
+
+
+def test_setup_cfg_merges_the_file_then_the_opts_for_p_seg_and_p_seg_plus(monkeypatch):
+    cfg = setup_cfg("configs/pseg_plus/synthetic.yaml", ["SOLVER.BASE_LR", 0.5, "MODEL.VIT.DROP_PATH_RATE", 0.2])
+    assert cfg.is_frozen() and cfg.SOLVER.BASE_LR == 0.5 and cfg.MODEL.VIT.DROP_PATH_RATE == 0.2
+    tiny = setup_cfg("configs/tiny/pseg_r18_tiny.yaml", ["MODEL.DEVICE", "cuda"], freeze=False)
+    assert not tiny.is_frozen() and tiny.MODEL.META_ARCHITECTURE == "PSeg"
+    assert tiny.MODEL.DEVICE == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert setup_cfg("configs/tiny/pseg_r18_tiny.yaml", ["MODEL.DEVICE", "cuda:1"]).MODEL.DEVICE == "cpu"

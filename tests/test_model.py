@@ -1,11 +1,10 @@
 import copy
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from pseg_d2 import add_pseg_config
+from pseg_d2.engine import setup_cfg
 from pseg_d2.modeling import tokenize
 from conftest import tiny_cfg
 
@@ -66,10 +65,7 @@ def test_paper_config_builds_trains_and_infers_on_cpu(tmp_path, capsys):
 
     vit = timm.create_model("vit_small_patch8_224.dino", pretrained=False, num_classes=0)
     torch.save(vit.state_dict(), tmp_path / "dino_deitsmall8_pretrain.pth")
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file("configs/pseg_swin_s.yaml")
-    cfg.MODEL.DEVICE = "cpu"
+    cfg = setup_cfg("configs/pseg_swin_s.yaml", ["MODEL.DEVICE", "cpu"], freeze=False)
     cfg.MODEL.PSEUDO_MASK.VIT_WEIGHTS = str(tmp_path / "dino_deitsmall8_pretrain.pth")
     model = build_model(cfg)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

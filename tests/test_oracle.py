@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
-from pseg_d2.data.synthetic import WorldSpec, write_world
 from pseg_d2.evaluation import evaluate_label_maps, majority_labels, oracle_predictor
 from pseg_d2.modeling import build_pseudo_mask_generator
+from pseg_d2.synthetic import WorldSpec, write_world
 from conftest import tiny_cfg
 
 

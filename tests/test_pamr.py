@@ -8,9 +8,9 @@ from detectron2.modeling import build_model
 from PIL import Image
 
 from conftest import TINY_CONFIG, tiny_cfg
-from pseg_d2.data.synthetic import WorldSpec, generate_sample
 from pseg_d2.engine import PSegPredictor
 from pseg_d2.inference.pamr import PAMR, ring_offsets
+from pseg_d2.synthetic import WorldSpec, generate_sample
 from test_predictor_demo import load_script
 
 

@@ -9,8 +9,8 @@ from detectron2.data.detection_utils import read_image
 from PIL import Image
 
 from conftest import TINY_CONFIG, load_script, tiny_cfg
-from pseg_d2.data.synthetic import WorldSpec, generate_sample
-from pseg_d2.engine import PSegPredictor
+from pseg_d2.engine import PSegPredictor, defaults
+from pseg_d2.synthetic import WorldSpec, generate_sample
 from pseg_d2.utils.visualize import legend_strip, list_images, palette, save_label_grid
 from pseg_d2.vocabulary import Vocabulary
 
@@ -127,7 +127,7 @@ def test_demo_writes_labels_equal_to_the_predictor_and_overlays(tmp_path, weight
 def test_demo_explains_missing_or_unfit_weights_and_bad_options(tmp_path, weights, image_dir, monkeypatch, capsys):
     demo = load_script("demo/demo.py")
     args = ["--config-file", TINY_CONFIG, "--input", str(image_dir), "--output", str(tmp_path), "--vocabulary", "dog"]
-    monkeypatch.setattr(demo, "DEFAULT_WEIGHTS", str(tmp_path / "model_final.pth"))
+    monkeypatch.setattr(defaults, "DEMO_WEIGHTS", str(tmp_path / "model_final.pth"))
     with pytest.raises(SystemExit, match="model_final.pth not found: run `make demo`"):
         demo.main(args)
     with pytest.raises(SystemExit, match="missing.pth not found: check --config-file and --opts MODEL.WEIGHTS"):

@@ -8,32 +8,27 @@ import pytest
 import timm
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.modeling import build_model
 from PIL import Image
 
 from conftest import TINY_CONFIG, tiny_cfg
-from pseg_d2 import add_pseg_config, add_pseg_plus_config
 from pseg_d2.data.datasets.catalog_utils import unregister
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
-from pseg_d2.data.synthetic import WorldSpec, generate_sample, write_train_images, write_world
+from pseg_d2.engine import setup_cfg
 from pseg_d2.modeling.backbone import ViTPyramid
 from pseg_d2.selftrain import build_layer_decay_adamw, generate_pseudo_labels, layer_decay_param_groups, register_pseudo_labels
 from pseg_d2.selftrain.pseudo_labels import MANIFEST, write_manifest
+from pseg_d2.synthetic import WorldSpec, generate_sample, write_train_images, write_world
 
 VIT = "vit_tiny_patch16_224"
 
 
 def plus_cfg(*opts):
     """configs/pseg_plus/synthetic.yaml, narrower: a 12-block ViT 32 wide, head 16 wide, 5 classes."""
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    add_pseg_plus_config(cfg)
-    cfg.merge_from_file("configs/pseg_plus/synthetic.yaml")
-    cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.VIT.EMBED_DIM", 32, "MODEL.SEM_SEG_HEAD.CONVS_DIM", 16,
-                         "MODEL.SEM_SEG_HEAD.NUM_CLASSES", 5, *opts])
-    return cfg
+    return setup_cfg("configs/pseg_plus/synthetic.yaml", [
+        "MODEL.DEVICE", "cpu", "MODEL.VIT.EMBED_DIM", 32, "MODEL.SEM_SEG_HEAD.CONVS_DIM", 16,
+        "MODEL.SEM_SEG_HEAD.NUM_CLASSES", 5, *opts], freeze=False)
 
 
 @pytest.mark.parametrize("patch, strides", [(16, [4, 8, 16, 32]), (8, [2, 4, 8, 16])])

@@ -55,6 +55,17 @@ def test_color_generator_segments_colour_regions():
         assert len({int(r[0, 0]) for r in regions}) == 3
 
 
+def test_generators_build_from_keywords_as_from_the_config():
+    cfg = tiny_cfg("MODEL.PSEUDO_MASK.NUM_CLUSTERS", 3, "MODEL.PSEUDO_MASK.COLOR_STRIDE", 2)
+    keywords = ColorKMeansGenerator.from_config(cfg)
+    assert (keywords["num_clusters"], keywords["stride"]) == (3, 2)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255
+    assert torch.equal(ColorKMeansGenerator(**keywords)(images), ColorKMeansGenerator(cfg)(images))
+    assert ColorKMeansGenerator(cfg, stride=4)(images).shape == (2, 8, 8)  # a keyword wins over the config
+    dino = DINOKMeansGenerator(_dino_cfg("dino.pth"), num_clusters=5)
+    assert (dino.num_masks, dino.weights) == (5, "dino.pth")
+
+
 def _dino_cfg(path):
     return tiny_cfg(
         "MODEL.PSEUDO_MASK.NAME", "DINOKMeansGenerator",

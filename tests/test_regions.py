@@ -5,6 +5,7 @@ from detectron2.modeling import build_model
 from pseg_d2.inference import build_semantic_inference
 from pseg_d2.inference.region_voting import region_mean, vote
 from pseg_d2.modeling.pseudo_mask.generator import build_pseudo_mask_generator, build_region_generator
+from pseg_d2.modeling import DINOKMeansGenerator
 from conftest import tiny_cfg
 
 VOTING = ("MODEL.PSEG.TEST.REGION_VOTING.ENABLED", True, "MODEL.PSEG.TEST.REGION_VOTING.MIN_AREA", 4)
@@ -46,6 +47,14 @@ def test_region_generator_splits_clusters_into_regions_and_leaves_the_config_alo
     first, second = regions[0, :, 16, 16].argmax(), regions[0, :, 48, 44].argmax()
     assert first != second  # two red squares: one colour cluster, two regions
     assert regions[0, first, 8:24, 8:24].all() and regions[0, second, 40:56, 36:52].all()
+
+
+def test_region_generator_of_the_dino_kind_takes_no_colour_stride():
+    cfg = tiny_cfg(*VOTING, "MODEL.PSEUDO_MASK.NAME", "DINOKMeansGenerator",
+                   "MODEL.PSEUDO_MASK.VIT_NAME", "vit_small_patch8_224.dino")
+    generator = build_region_generator(cfg)
+    assert isinstance(generator, DINOKMeansGenerator) and generator.split_regions
+    assert generator.num_masks == cfg.MODEL.PSEG.TEST.REGION_VOTING.MAX_REGIONS
 
 
 def _scores(model, vocabulary, *opts):

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from pseg_d2.evaluation import brief, miou_table
+
 ROWS = ("untrained P-Seg", "all background", "pseudo-mask oracle", "trained P-Seg")
 SETS = ("synthetic_colors_val", "synthetic_shapes_val", "synthetic_heldout_val", "synthetic_heldout_shapes_val")
 
@@ -33,3 +35,13 @@ def test_run_demo_writes_metrics_pictures_and_model(tmp_path):
     assert (out / "model_final.pth").exists()
     assert len(summary["pictures"]) == 3 and all(os.path.getsize(p) > 0 for p in summary["pictures"])
     assert "trained P-Seg" in proc.stdout and "min in all" in proc.stdout
+
+
+def test_miou_table_has_a_row_per_model_and_a_column_per_set():
+    metrics = {"P-Seg": {"synthetic_colors_val": {"mIoU": 90.64, "pACC": 95.0}, "synthetic_heldout_val": {"mIoU": 84.06, "pACC": 93.54}},
+               "P-Seg+": {"synthetic_colors_val": {"mIoU": 88.0, "pACC": 94.04}, "synthetic_heldout_val": {"mIoU": 80.0, "pACC": 90.0}}}
+    lines = miou_table(metrics, ["synthetic_heldout_val", "synthetic_colors_val"]).splitlines()
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0] == ["mIoU (pixel acc.)", "heldout_val", "colors_val"]
+    assert cells[2] == ["P-Seg", "84.1 (93.5)", "90.6 (95.0)"] and cells[3] == ["P-Seg+", "80.0 (90.0)", "88.0 (94.0)"]
+    assert brief({"a": {"mIoU": 1.0, "pACC": 2.0, "fwIoU": 3.0}}) == {"a": {"mIoU": 1.0, "pACC": 2.0}}

@@ -15,7 +15,7 @@ from scipy.ndimage import binary_dilation
 
 from conftest import load_script
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
-from pseg_d2.data.synthetic import (
+from pseg_d2.synthetic import (
     COLORS,
     HELDOUT_PAIRS,
     SHAPES,
@@ -26,7 +26,7 @@ from pseg_d2.data.synthetic import (
     plural,
     write_world,
 )
-from pseg_d2.data.synthetic.world import rasterize
+from pseg_d2.synthetic.render import rasterize
 
 SHAPE_IDS = {s: i + 1 for i, s in enumerate(SHAPES)}
 COLOR_IDS = {c: i + 1 for i, c in enumerate(COLORS)}

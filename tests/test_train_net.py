@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pseg_d2.data.synthetic import WorldSpec, train_shards, write_world
+from pseg_d2.synthetic import WorldSpec, train_shards, write_world
 
 TINY = "configs/tiny/pseg_r18_tiny.yaml"
 

@@ -17,8 +17,8 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import TINY_CONFIG, tiny_cfg
-from pseg_d2.data.synthetic import WorldSpec, generate_sample
-from pseg_d2.engine import PSegPredictor
+from pseg_d2.engine import PSegPredictor, defaults
+from pseg_d2.synthetic import WorldSpec, generate_sample
 from pseg_d2.utils.visualize import overlay_with_legend, palette
 from pseg_d2.vocabulary import Vocabulary
 from test_predictor_demo import BACKGROUND_WORDS, VOCABULARY, load_script
@@ -142,7 +142,7 @@ def test_segment_refuses_bad_queries(weights, web_demo):
 
 
 def test_web_demo_explains_missing_weights(tmp_path, web_demo, monkeypatch):
-    monkeypatch.setattr(web_demo.demo_cli, "DEFAULT_WEIGHTS", str(tmp_path / "model_final.pth"))
+    monkeypatch.setattr(defaults, "DEMO_WEIGHTS", str(tmp_path / "model_final.pth"))
     with pytest.raises(SystemExit, match="model_final.pth not found: run `make demo`"):
         web_demo.main(["--config-file", TINY_CONFIG])
     with pytest.raises(SystemExit, match="missing.pth not found: check --config-file"):

@@ -25,12 +25,9 @@ import tarfile
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import torch
 
-import torch  # noqa: E402
-from detectron2.config import get_cfg  # noqa: E402
-
-from pseg_d2 import add_pseg_config  # noqa: E402
+from pseg_d2.engine import setup_cfg
 
 DEFAULT_CONFIG = "configs/synthetic/pseg_regnet_synthetic.yaml"
 SPEED_OFF = [
@@ -84,12 +81,7 @@ def parse_args(argv=None):
 
 
 def load_cfg(args, extra=()):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts) + list(extra))
-    cfg.MODEL.DEVICE = args.device
-    return cfg
+    return setup_cfg(args.config_file, list(args.opts) + list(extra) + ["MODEL.DEVICE", args.device], freeze=False)
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -238,7 +230,7 @@ def run_train_step(args):
 def run_inference(args):
     from detectron2.modeling import build_model
 
-    from pseg_d2.data.synthetic import COLORS, SHAPES
+    from pseg_d2.synthetic import COLORS, SHAPES
 
     cfg = load_cfg(args, SPEED_OFF if args.variant == "baseline" else [])
     batch, size = args.batch_size or cfg.TEST.IMS_PER_BATCH, args.resolution or cfg.INPUT.MIN_SIZE_TEST
@@ -264,7 +256,7 @@ def run_inference(args):
 
 # ---------------------------------------------------------------------------- loader
 def make_world(args):
-    from pseg_d2.data.synthetic import WorldSpec, train_shards, write_world
+    from pseg_d2.synthetic import WorldSpec, train_shards, write_world
 
     root = tempfile.mkdtemp(prefix="pseg_bench_world_")
     shard_size = max(1, args.num_train // (4 * max(args.workers, 1)))
@@ -296,7 +288,7 @@ def reencode_as_jpeg(shards, quality=90):
 def run_loader(args):
     from pseg_d2.data import build_image_text_train_loader
     from pseg_d2.data.device_decode import decode_batch, decode_device
-    from pseg_d2.data.synthetic import train_shards
+    from pseg_d2.synthetic import train_shards
 
     decode_after = args.decode_device and args.variant == "ours"
     workers = args.workers if args.decode_device or args.variant == "ours" else 0

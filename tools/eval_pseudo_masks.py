@@ -15,9 +15,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from detectron2.config import get_cfg
 
-from pseg_d2 import add_pseg_config
+from pseg_d2.engine import setup_cfg
 from pseg_d2.evaluation import evaluate_label_maps, oracle_predictor
 from pseg_d2.modeling import build_pseudo_mask_generator
 
@@ -52,10 +51,7 @@ def resized_images(predict, size):
 
 def main():
     args = parse_args()
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
     if args.generator:
         cfg.MODEL.PSEUDO_MASK.NAME = args.generator
     generator = build_pseudo_mask_generator(cfg).to(args.device)

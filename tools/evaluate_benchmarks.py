@@ -19,17 +19,16 @@ import math
 import os
 import sys
 
-import torch
 import yaml
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import SemSegEvaluator
 from detectron2.utils import comm
 
-from pseg_d2 import PSegTrainer, add_pseg_config
+from pseg_d2 import PSegTrainer
 from pseg_d2.data.datasets.manifest import MANIFEST
-from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer
+from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer, setup_cfg
 from pseg_d2.inference import build_semantic_inference
 from pseg_d2.utils.distributed import finish_distributed
 
@@ -62,14 +61,7 @@ def build_parser():
 
 def setup(args):
     """The model config: ``--config-file``, then opts (as tools/train_net.py)."""
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("CUDA is not available: running on the CPU (MODEL.DEVICE cpu).")
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    cfg = setup_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     return cfg
 

@@ -11,13 +11,11 @@ config's ``<dataset>_pseudo`` finds them). Resumable; with --num-gpus N each pro
 import logging
 import os
 
-import torch
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from pseg_d2 import add_pseg_config, add_pseg_plus_config
+from pseg_d2.engine import setup_cfg
 from pseg_d2.selftrain import run_pseudo_label_generation
 from pseg_d2.utils.distributed import finish_distributed
 
@@ -33,14 +31,7 @@ def parse_args(argv=None):
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    add_pseg_plus_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    cfg = setup_cfg(args.config_file, args.opts)
     setup_logger(distributed_rank=comm.get_rank(), name="pseg_d2")
     return cfg
 

@@ -7,11 +7,8 @@ evaluation splits). Resumable: rerunning finishes an interrupted run and skips d
 import argparse
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from pseg_d2.data.synthetic import TRAIN_IMAGES, WorldSpec, write_train_images, write_world  # noqa: E402
+from pseg_d2.synthetic import TRAIN_IMAGES, WorldSpec, write_train_images, write_world
 
 
 def parse_args(argv=None):

@@ -15,18 +15,24 @@ import time
 
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
-from tabulate import tabulate
 
-from pseg_d2 import PSegTrainer, add_pseg_config
+from pseg_d2 import PSegTrainer
 from pseg_d2.data.datasets.register_synthetic import register_synthetic
-from pseg_d2.data.synthetic import COLORS, SHAPES, WorldSpec, train_shards, write_world
-from pseg_d2.evaluation import constant_predictor, evaluate_label_maps, oracle_predictor, read_ground_truth
+from pseg_d2.engine import setup_cfg
+from pseg_d2.evaluation import (
+    brief,
+    constant_predictor,
+    evaluate_label_maps,
+    miou_table,
+    oracle_predictor,
+    read_ground_truth,
+)
 from pseg_d2.inference import build_semantic_inference
 from pseg_d2.modeling import build_pseudo_mask_generator
+from pseg_d2.synthetic import COLORS, SHAPES, WorldSpec, train_shards, write_world
 from pseg_d2.utils.visualize import save_label_grid
 
 EVAL_SETS = ("synthetic_colors_val", "synthetic_shapes_val", "synthetic_heldout_val", "synthetic_heldout_shapes_val")
@@ -49,12 +55,8 @@ def parse_args():
     return p.parse_args()
 
 
-def setup_cfg(args, shards):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.MODEL.DEVICE = cfg.MODEL.DEVICE if torch.cuda.is_available() else "cpu"
+def setup(args, shards):
+    cfg = setup_cfg(args.config_file, args.opts, freeze=False)
     cfg.DATASETS.IMAGE_TEXT.SHARDS = shards
     cfg.DATASETS.TEST = EVAL_SETS
     cfg.OUTPUT_DIR = args.output
@@ -65,14 +67,6 @@ def setup_cfg(args, shards):
 def sem_seg_results(results):
     """Detectron2's ``{dataset: {"sem_seg": {...}}}`` -> ``{dataset: {...}}``."""
     return {name: r["sem_seg"] for name, r in results.items()}
-
-
-def miou_table(metrics):
-    """metrics: {row name: {dataset: sem_seg results}} -> a printable table of mIoU (pixel acc.)."""
-    rows = []
-    for name, per_set in metrics.items():
-        rows.append([name] + [f"{per_set[d]['mIoU']:.1f} ({per_set[d]['pACC']:.1f})" for d in EVAL_SETS])
-    return tabulate(rows, headers=["mIoU (pixel acc.)"] + [d.replace("synthetic_", "") for d in EVAL_SETS], tablefmt="github")
 
 
 def predict_labels(model, dicts, vocabulary):
@@ -118,7 +112,7 @@ def main():
     write_world(args.root, WorldSpec.from_dict({**args.world, "size": args.size}), num_train=args.num_train, num_val=args.num_val,
                 num_heldout=args.num_heldout)
     register_synthetic(args.root)
-    cfg = setup_cfg(args, train_shards(args.root))
+    cfg = setup(args, train_shards(args.root))
     torch.manual_seed(cfg.SEED if cfg.SEED >= 0 else 0)
 
     metrics = {}
@@ -148,12 +142,12 @@ def main():
         "train_images_per_second": round(images_seen / train_seconds, 1),
         "train_iterations": cfg.SOLVER.MAX_ITER,
         "wall_seconds": round(time.perf_counter() - wall_start, 1),  # world generation (if absent) included
-        "metrics": {name: {d: {"mIoU": r["mIoU"], "pACC": r["pACC"]} for d, r in per_set.items()} for name, per_set in metrics.items()},
+        "metrics": {name: brief(per_set) for name, per_set in metrics.items()},
         "pictures": pictures,
     }
     with open(os.path.join(args.output, "metrics.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print("\n" + miou_table(metrics))
+    print("\n" + miou_table(metrics, EVAL_SETS))
     print(f"\ntrained {cfg.SOLVER.MAX_ITER} iterations in {train_seconds / 60:.1f} min "
           f"({summary['train_images_per_second']} images/s), {summary['wall_seconds'] / 60:.1f} min in all; "
           f"model: {os.path.join(args.output, 'model_final.pth')}")

@@ -5,32 +5,21 @@
     tools/train_net.py --config-file configs/pseg_swin_s.yaml --eval-only MODEL.WEIGHTS model_final.pth
     tools/train_net.py --config-file configs/pseg_plus/voc.yaml --num-gpus 8   # P-Seg+ (SemanticSegmentor)
 """
-import logging
 import sys
 
-import torch
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from pseg_d2 import PSegPlusTrainer, PSegTrainer, add_pseg_config, add_pseg_plus_config
+from pseg_d2 import PSegPlusTrainer, PSegTrainer
 from pseg_d2.data.skips import DataStalled
-from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer
+from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer, setup_cfg
 from pseg_d2.engine.checkpoint import require_weights_file
 from pseg_d2.utils.distributed import finish_distributed
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    add_pseg_plus_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logging.getLogger("pseg_d2").warning("CUDA is not available: running on the CPU (MODEL.DEVICE cpu).")
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    cfg = setup_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="pseg_d2")
     return cfg

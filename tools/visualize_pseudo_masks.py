@@ -14,21 +14,17 @@ import os
 
 import torch
 import torch.nn.functional as F
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 
-from pseg_d2 import add_pseg_config
+from pseg_d2.engine import DEMO_CONFIG, setup_cfg
 from pseg_d2.modeling import build_pseudo_mask_generator
 from pseg_d2.utils.visualize import list_images, palette, save_label_grid
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG = os.path.join(REPO, "configs", "synthetic", "pseg_regnet_synthetic.yaml")
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE")
+    p.add_argument("--config-file", default=DEMO_CONFIG, metavar="FILE")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", nargs="+", help="image files, glob patterns or folders")
     source.add_argument("--dataset", help="a registered dataset name, e.g. synthetic_colors_val")
@@ -48,11 +44,8 @@ def pseudo_masks(generator: torch.nn.Module, image, device: str):
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    device = cfg.MODEL.DEVICE if torch.cuda.is_available() else "cpu"
+    cfg = setup_cfg(args.config_file, args.opts)
+    device = cfg.MODEL.DEVICE
     if args.dataset:
         paths = [d["file_name"] for d in DatasetCatalog.get(args.dataset)]
     else:

@@ -21,17 +21,11 @@ import numpy as np
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page sends nothing off this machine
 import gradio as gr  # noqa: E402
-from detectron2.config import get_cfg  # noqa: E402
 
-from pseg_d2 import add_pseg_config  # noqa: E402
-from pseg_d2.engine import PSegPredictor  # noqa: E402
+from pseg_d2.engine import DEMO_CONFIG, PSegPredictor, load_predictor, setup_cfg  # noqa: E402
 from pseg_d2.inference import SemanticInference, build_semantic_inference  # noqa: E402
 from pseg_d2.utils.visualize import overlay_with_legend, palette  # noqa: E402
 from pseg_d2.vocabulary import Vocabulary  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "demo"))
-import demo as demo_cli  # noqa: E402  (demo/demo.py: default model, weights check)
 
 BACKGROUND_CHOICES = ("prompt", "threshold", "border", "none")
 # Overlays of smaller images are drawn larger, so that the page shows them at a readable size.
@@ -78,20 +72,10 @@ def check_threshold(value) -> float:
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", default=demo_cli.DEFAULT_CONFIG, metavar="FILE")
+    p.add_argument("--config-file", default=DEMO_CONFIG, metavar="FILE")
     p.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1")
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides, KEY VALUE pairs")
     return p
-
-
-def setup_cfg(args):
-    cfg = get_cfg()
-    add_pseg_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS or demo_cli.DEFAULT_WEIGHTS
-    cfg.freeze()
-    return cfg
 
 
 def display_scale(height: int, width: int) -> float:
@@ -194,7 +178,11 @@ def launch(app: gr.Blocks, port: int, block: bool = True):
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    launch(build_app(demo_cli.build_predictor(setup_cfg(args))), args.port)
+    try:
+        predictor = load_predictor(setup_cfg(args.config_file, args.opts))
+    except (FileNotFoundError, ValueError) as err:  # missing weights, or another model's: a one-line hint
+        sys.exit(str(err))
+    launch(build_app(predictor), args.port)
 
 
 if __name__ == "__main__":

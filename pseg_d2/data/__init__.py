@@ -3,4 +3,4 @@ from . import datasets  # noqa: F401  (registers every dataset)
 from .captions import preprocess_caption
 from .image_text_loader import EpochShardList, build_image_text_train_loader, expand_shards
 from .image_text_mapper import ImageTextDatasetMapper
-from .test_mapper import VocabularyDatasetMapper
+from .vocabulary_mapper import VocabularyDatasetMapper

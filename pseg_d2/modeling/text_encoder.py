@@ -4,6 +4,7 @@ from typing import List
 import open_clip
 import torch
 import torch.nn.functional as F
+from detectron2.config import configurable
 from detectron2.utils.registry import Registry
 from open_clip.transformer import TextTransformer
 from torch import nn
@@ -12,7 +13,7 @@ from .mlp import MLP
 
 TEXT_ENCODER_REGISTRY = Registry("TEXT_ENCODER")
 TEXT_ENCODER_REGISTRY.__doc__ = """
-Registry for text encoders: ``cls(cfg)``; ``forward(tokens [n, L]) -> [n, EMBED_DIM]`` normalised
+Registry for text encoders: ``@configurable`` classes, built as ``cls(cfg)``; ``forward(tokens [n, L]) -> [n, EMBED_DIM]`` normalised
 embeddings in the joint space, and ``tokenize(list[str]) -> [n, L]``.
 """
 
@@ -29,21 +30,34 @@ def tokenize(texts: List[str], context_length: int = 77) -> torch.Tensor:
 class CLIPTextTransformer(nn.Module):
     """open_clip's causal text transformer, [EOS]-token feature, then a 2-layer MLP into the joint space."""
 
-    def __init__(self, cfg):
+    @configurable
+    def __init__(self, *, context_length: int, vocab_size: int, width: int, heads: int, layers: int, embed_dim: int):
+        """
+        Args:
+            context_length: tokens per text (longer texts are truncated).
+            vocab_size: token vocabulary (CLIP's BPE: 49408).
+            width, heads, layers: the transformer's width, attention heads and depth.
+            embed_dim: width of the joint image-text space.
+        """
         super().__init__()
-        te = cfg.MODEL.TEXT_ENCODER
-        self.context_length = te.CONTEXT_LENGTH
+        self.context_length = context_length
         self.transformer = TextTransformer(
-            context_length=te.CONTEXT_LENGTH,
-            vocab_size=te.VOCAB_SIZE,
-            width=te.WIDTH,
-            heads=te.HEADS,
-            layers=te.LAYERS,
+            context_length=context_length,
+            vocab_size=vocab_size,
+            width=width,
+            heads=heads,
+            layers=layers,
             output_dim=None,
             proj_type="none",
             pool_type="argmax",  # the [EOS] token has the largest id in CLIP's vocabulary
         )
-        self.projection = MLP(te.WIDTH, cfg.MODEL.PSEG.EMBED_DIM, cfg.MODEL.PSEG.EMBED_DIM, num_layers=2)
+        self.projection = MLP(width, embed_dim, embed_dim, num_layers=2)
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        te = cfg.MODEL.TEXT_ENCODER
+        return {"context_length": te.CONTEXT_LENGTH, "vocab_size": te.VOCAB_SIZE, "width": te.WIDTH,
+                "heads": te.HEADS, "layers": te.LAYERS, "embed_dim": cfg.MODEL.PSEG.EMBED_DIM}
 
     def tokenize(self, texts: List[str]) -> torch.Tensor:
         return tokenize(texts, self.context_length)

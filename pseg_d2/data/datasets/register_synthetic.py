@@ -19,8 +19,7 @@ from typing import Dict, List, Tuple
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ..synthetic.world import COLORS, SHAPES
-from ..synthetic.writer import TRAIN_IMAGES
+from ...synthetic import COLORS, SHAPES, TRAIN_IMAGES
 from .catalog_utils import unregister
 
 # name -> (split, vocabulary)

@@ -39,7 +39,8 @@ import webdataset as wds
 from PIL import Image
 from tqdm import tqdm
 
-from .world import WorldSpec, generate_sample
+from .spec import WorldSpec
+from .world import generate_sample
 
 EVAL_CHUNK = 200
 TRAIN_IMAGES = "train_images"

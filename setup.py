@@ -26,5 +26,5 @@ setup(
         "Pillow",
         "tqdm",
     ],
-    extras_require={"test": ["pytest", "selenium>=4.10", "gradio>=6"], "web": ["gradio>=6"]},
+    extras_require={"test": ["pytest", "selenium>=4.10", "gradio>=6", "moto[server]", "awscli"], "web": ["gradio>=6"]},
 )

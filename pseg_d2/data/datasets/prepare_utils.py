@@ -7,6 +7,7 @@ temporary suffix is not ``.png``, so ``load_sem_seg`` never picks a leftover one
 """
 
 import argparse
+import logging
 import os
 import sys
 from typing import Callable, Iterable, List, NamedTuple, Sequence, TypeVar
@@ -16,6 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 Item = TypeVar("Item")
+logger = logging.getLogger(__name__)
 
 README_HINT = "See datasets/README.md for where to download it and where to put it."
 
@@ -45,7 +47,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
 
 def run_cli(main: Callable[[Sequence[str]], object]) -> None:
     """Run a converter's ``main`` on the command line; missing or malformed inputs end the
-    program with a one-line message instead of a traceback."""
+    program with a one-line message instead of a traceback. Progress is logged to stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         main(sys.argv[1:])
     except (FileNotFoundError, ValueError, KeyError) as e:
@@ -105,5 +108,5 @@ def convert_all(
         for label, path in zip(labels, paths):
             save_label_png(label, path)
         written += 1
-    print(f"{desc}: wrote {written}, skipped {skipped} already converted")
+    logger.info("%s: wrote %d, skipped %d already converted", desc, written, skipped)
     return ConvertStats(written, skipped)

@@ -3,11 +3,17 @@
 detectron2 is not a PyPI requirement: its authors do not publish it there. Install it from
 source, or run ``scripts/install_env.sh`` (see README.md), before or after this package.
 """
+import os
+import re
+
 from setuptools import find_packages, setup
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pseg_d2", "__init__.py")) as f:
+    VERSION = re.search(r'^__version__ = "([^"]+)"', f.read(), re.MULTILINE).group(1)
 
 setup(
     name="pseg_d2",
-    version="0.1.0",
+    version=VERSION,
     description="P-Seg: open-vocabulary semantic segmentation from image-text pairs, on Detectron2",
     packages=find_packages(include=["pseg_d2", "pseg_d2.*"]),
     python_requires=">=3.9",
@@ -17,6 +23,7 @@ setup(
         "timm>=1.0",
         "open_clip_torch>=2.24",
         "webdataset>=0.2.86",
+        "braceexpand",
         "scipy",
         "scikit-learn",
         "pycocotools",
@@ -25,7 +32,12 @@ setup(
         "numpy<2",
         "Pillow",
         "tqdm",
+        "matplotlib",
         "tabulate",
     ],
-    extras_require={"test": ["pytest", "selenium>=4.10", "gradio>=6"], "web": ["gradio>=6"]},
+    extras_require={
+        "captions": ["nltk"],  # INPUT.CAPTION_MODE nouns_verbs
+        "test": ["pytest", "selenium>=4.10", "gradio>=6", "moto[server]", "awscli"],
+        "web": ["gradio>=6"],
+    },
 )

@@ -128,7 +128,8 @@ def add_pseg_config(cfg):
 
     # ---------------------------------------------------------------- image-text training data
     cfg.DATASETS.IMAGE_TEXT = CN()
-    # webdataset shards: brace-expanded patterns ("data/cc3m/{00000..00331}.tar"), or a .txt list file.
+    # webdataset shards: paths, brace patterns ("data/cc3m/{00000..00331}.tar"), globs, .txt list files,
+    # http(s):// s3:// gs:// URLs or pipe: commands (pseg_d2/data/shards.py).
     cfg.DATASETS.IMAGE_TEXT.SHARDS = []
     cfg.DATASETS.IMAGE_TEXT.SHUFFLE_BUFFER = 1000
     # Training images over this many pixels are skipped from their header (decompression bombs), and

@@ -85,7 +85,7 @@ def _distributed_worker(out_dir):
 
     rank = torch.distributed.get_rank()
     torch.manual_seed(0)  # the same initial weights on both ranks
-    model = create_ddp_model(build_model(tiny_cfg("MODEL.RESNETS.NORM", "GN")).train(), broadcast_buffers=False)
+    model = create_ddp_model(build_model(tiny_cfg("MODEL.RESNETS.NORM", "GN")).train())
     torch.manual_seed(10 + rank)
     inputs = _inputs(4)
     with EventStorage() as storage:

@@ -151,6 +151,17 @@ def test_mae_checkpoint_is_mapped_onto_the_backbone(tmp_path):
         ViTPyramid(VIT, img_size=64, embed_dim=64, num_heads=2, weights=str(tmp_path / "mae.pth"))
 
 
+def test_mae_checkpoint_loads_with_early_out_blocks_and_mae_pos_embed_resizing(tmp_path):
+    state = fake_mae_checkpoint(tmp_path / "mae.pth")
+    vit = ViTPyramid(VIT, out_blocks=[3, 5, 7, 9], img_size=128, embed_dim=32, num_heads=2,
+                     weights=str(tmp_path / "mae.pth")).vit
+    assert len(vit.blocks) == 9 and torch.equal(vit.blocks[8].mlp.fc2.weight, state["blocks.8.mlp.fc2.weight"])
+    # MAE's interpolate_pos_embed: bicubic to the output size, without antialiasing, class token kept.
+    grid = state["pos_embed"][:, 1:].reshape(1, 14, 14, 32).permute(0, 3, 1, 2)
+    official = torch.nn.functional.interpolate(grid, size=(8, 8), mode="bicubic", align_corners=False)
+    assert torch.equal(vit.pos_embed[:, 1:], official.permute(0, 2, 3, 1).reshape(1, 64, 32))
+
+
 # ------------------------------------------------------------------ pseudo labels
 @pytest.fixture(scope="module")
 def teacher():

@@ -88,6 +88,34 @@ def test_dino_generator_loads_official_layout_and_clusters(tmp_path):
     assert labels.max() < 8
 
 
+def test_dino_position_table_is_resized_as_the_official_code_does(tmp_path):
+    import math
+
+    import timm
+    from timm.layers import resample_abs_pos_embed
+
+    from pseg_d2.modeling.pseudo_mask.generator import dino_pos_embed
+
+    table = torch.randn(1, 1 + 28 * 28, 8)
+    # The official interpolate_pos_encoding for a 448 x 448 image of 8-pixel patches (56 x 56).
+    n = math.sqrt(28 * 28)
+    grid = table[:, 1:].reshape(1, 28, 28, 8).permute(0, 3, 1, 2)
+    official = torch.nn.functional.interpolate(grid, scale_factor=(56.1 / n, 56.1 / n), mode="bicubic")
+    official = torch.cat([table[:, :1], official.permute(0, 2, 3, 1).reshape(1, -1, 8)], dim=1)
+    assert torch.equal(dino_pos_embed(table, (56, 56)), official)
+    assert not torch.allclose(resample_abs_pos_embed(table, (56, 56)), official, atol=1e-3)  # timm's: antialiased
+    assert dino_pos_embed(table, (28, 28)) is table
+
+    vit = timm.create_model("vit_small_patch8_224.dino", pretrained=False, num_classes=0, depth=2).eval()
+    torch.save(vit.state_dict(), tmp_path / "dino.pth")
+    gen = DINOKMeansGenerator(_dino_cfg(tmp_path / "dino.pth"))
+    gen.vit = timm.create_model("vit_small_patch8_224.dino", pretrained=False, num_classes=0, depth=2,
+                                dynamic_img_size=True)
+    x = torch.randn(1, 3, 224, 224)
+    gen.vit.load_state_dict(vit.state_dict())
+    assert torch.equal(gen.forward_tokens(x), vit.forward_features(x))  # the native grid: timm's forward
+
+
 def test_dino_generator_errors_name_the_config_key(tmp_path):
     images = torch.zeros(1, 3, 16, 16)
     with pytest.raises(FileNotFoundError, match="MODEL.PSEUDO_MASK.VIT_WEIGHTS"):

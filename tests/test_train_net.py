@@ -18,9 +18,9 @@ def world(tmp_path_factory):
     return root
 
 
-def _run(args, root, num_gpus=1):
+def _run(args, root, num_gpus=1, launcher=()):
     env = dict(os.environ, DETECTRON2_DATASETS=os.path.dirname(root), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "tools/train_net.py", "--num-gpus", str(num_gpus), "--config-file", TINY] + args
+    cmd = [sys.executable, *launcher, "tools/train_net.py", "--num-gpus", str(num_gpus), "--config-file", TINY] + args
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
@@ -51,4 +51,16 @@ def test_two_process_cpu_training_reads_disjoint_shards(world, tmp_path):
     # Both ranks' captions are negatives: the contrastive loss saw the global batch of 8, not 4.
     metrics = [json.loads(l) for l in (out / "metrics.json").read_text().splitlines()]
     assert metrics[-1]["iteration"] == 2
+    assert all(m["contrastive_pairs"] == 8 for m in metrics if "contrastive_pairs" in m)
+
+
+@pytest.mark.slow
+def test_two_process_cpu_training_under_torchrun(world, tmp_path):
+    out = tmp_path / "torchrun"
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    log = _run(_opts(world, out, "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "8", "DATASETS.TEST", "()"), world,
+               launcher=torchrun)
+    assert "Rank of current process: 0. World size: 2" in log
+    assert not [line for line in log.splitlines() if "Warning" in line and ("pseg_d2" in line or "all_gather" in line)]
+    metrics = [json.loads(l) for l in (out / "metrics.json").read_text().splitlines()]
     assert all(m["contrastive_pairs"] == 8 for m in metrics if "contrastive_pairs" in m)

@@ -1,5 +1,6 @@
 """``BaseTrainer``: Detectron2's ``DefaultTrainer`` set up for CPU and GPU runs alike, shared by the
 P-Seg and P-Seg+ trainers."""
+import inspect
 import logging
 import weakref
 
@@ -16,11 +17,16 @@ from .train_loop import build_train_loop
 
 
 def create_ddp_model(model: torch.nn.Module, **kwargs) -> torch.nn.Module:
-    """Wrap in DDP when distributed; CPU models get ``device_ids=None`` (Detectron2 passes a GPU id)."""
+    """Wrap in DDP when distributed; CPU models get ``device_ids=None`` (Detectron2 passes a GPU id).
+    Buffers are not broadcast at every forward (Detectron2's ``broadcast_buffers=False``)."""
     if comm.get_world_size() == 1:
         return model
     device_ids = [comm.get_local_rank()] if next(model.parameters()).is_cuda else None
-    return DistributedDataParallel(model, device_ids=device_ids, **kwargs)
+    # torch 2.14 deprecates broadcast_buffers for forward_sync_buffers, which also syncs the buffers
+    # once at construction: harmless here, every rank builds the same ones.
+    renamed = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    sync = "forward_sync_buffers" if renamed else "broadcast_buffers"
+    return DistributedDataParallel(model, device_ids=device_ids, **{sync: False}, **kwargs)
 
 
 def check_test_datasets(cfg) -> None:
@@ -52,7 +58,7 @@ class BaseTrainer(DefaultTrainer):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model, broadcast_buffers=False)
+        model = create_ddp_model(model)
         self._trainer = build_train_loop(cfg, model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = PSegCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))

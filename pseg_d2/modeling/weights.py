@@ -1,7 +1,7 @@
 """The project's one loader of checkpoint files, which runs no code from them, and loading pretrained
 weights of timm models from local checkpoint files (nothing is downloaded)."""
 import os
-from typing import IO, Any, Callable, Optional, Union
+from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -45,14 +45,10 @@ def load_weights_only(file: Union[str, IO[bytes]], name: Optional[str] = None) -
         ) from e
 
 
-def load_local_weights(model: nn.Module, path: str, config_key: str, filter_fn: Optional[Callable] = None) -> None:
-    """Load a local checkpoint (timm, or official DINO / MAE / Swin layouts) into ``model``.
-
-    Accepts a plain state dict or one wrapped under ``model`` / ``state_dict`` / ``teacher``, with
-    ``module.`` or ``backbone.`` prefixes; classifier-head keys are ignored. ``filter_fn(state, model)``
-    converts an official layout to timm's (timm's own ``checkpoint_filter_fn``). Loaded with
-    :func:`load_weights_only`, so a checkpoint cannot run code.
-    """
+def read_state_dict(path: str, config_key: str) -> Dict[str, torch.Tensor]:
+    """A local checkpoint file -> its state dict: unwrapped from ``teacher`` / ``model`` / ``state_dict``,
+    without ``module.`` or ``backbone.`` prefixes. Loaded with :func:`load_weights_only`, so a
+    checkpoint cannot run code."""
     if not path:
         raise ValueError(f"{config_key} is empty: set it to a local checkpoint file of the model's weights.")
     if not os.path.isfile(path):
@@ -66,11 +62,26 @@ def load_local_weights(model: nn.Module, path: str, config_key: str, filter_fn: 
         for prefix in ("module.", "backbone."):
             if key.startswith(prefix):
                 key = key[len(prefix):]
-        if not key.startswith("head"):
-            cleaned[key] = value
+        cleaned[key] = value
+    return cleaned
+
+
+def load_local_weights(model: nn.Module, path: str, config_key: str, filter_fn: Optional[Callable] = None,
+                       ignore: Tuple[str, ...] = ("head",)) -> None:
+    """Load a local checkpoint (timm, or official DINO / MAE / Swin layouts) into ``model``.
+
+    Accepts what :func:`read_state_dict` reads. Keys starting with one of ``ignore`` (classifier
+    heads) may be missing from the checkpoint or the model. ``filter_fn(state, model)`` converts an
+    official layout to timm's (timm's own ``checkpoint_filter_fn``). Any other key that is missing,
+    unexpected or of another shape is an error naming ``config_key``.
+    """
+    state = {k: v for k, v in read_state_dict(path, config_key).items() if not k.startswith(ignore)}
     if filter_fn is not None:
-        cleaned = filter_fn(cleaned, model)
-    missing, unexpected = model.load_state_dict(cleaned, strict=False)
-    missing = [k for k in missing if not k.startswith("head")]
-    if missing or unexpected:
-        raise RuntimeError(f"{config_key}={path!r} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        state = filter_fn(state, model)
+    expected = model.state_dict()
+    reshaped = [k for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in reshaped}, strict=False)
+    missing = [k for k in missing if not k.startswith(ignore) and k not in reshaped]
+    if missing or unexpected or reshaped:
+        raise RuntimeError(f"{config_key}={path!r} does not fit the model: missing {missing[:5]}, "
+                           f"unexpected {unexpected[:5]}, of another shape {reshaped[:5]}")

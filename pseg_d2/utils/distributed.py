@@ -1,6 +1,32 @@
-"""Process-group teardown for jobs started with Detectron2's ``launch``."""
+"""Process groups: jobs started by torchrun, and teardown for jobs started with Detectron2's ``launch``."""
+import os
+
+import torch
 import torch.distributed as dist
+from detectron2.engine.launch import DEFAULT_TIMEOUT
 from detectron2.utils import comm
+
+
+def started_by_torchrun() -> bool:
+    """Whether ``torchrun`` (``python -m torch.distributed.run``) or another env:// launcher started
+    this process: it set ``LOCAL_RANK`` and ``WORLD_SIZE``."""
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def launch_from_env(main_func, args=()):
+    """Detectron2's ``launch`` for a process that torchrun started: join the process group from the
+    environment (``env://``: ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``), NCCL on GPUs
+    (device ``LOCAL_RANK``) or gloo, set Detectron2's per-machine group (``LOCAL_WORLD_SIZE``
+    processes), then run ``main_func(*args)``."""
+    world_size = int(os.environ["WORLD_SIZE"])
+    if world_size > 1:
+        has_gpu = torch.cuda.is_available()
+        if has_gpu:
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group(backend="nccl" if has_gpu else "gloo", init_method="env://", timeout=DEFAULT_TIMEOUT)
+        comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
+        comm.synchronize()
+    return main_func(*args)
 
 
 def finish_distributed():

@@ -12,6 +12,7 @@ is converted, so the catalog never reads a partial split, and the exit status is
 
 import argparse
 import json
+import logging
 import os
 import sys
 from typing import Callable, Iterable, List, NamedTuple, Sequence, Tuple, TypeVar
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from .manifest import remove_manifest, write_manifest
 
 Item = TypeVar("Item")
+logger = logging.getLogger(__name__)
 
 README_HINT = "See datasets/README.md for where to download it and where to put it."
 
@@ -56,7 +58,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
 def run_cli(main: Callable[[Sequence[str]], dict]) -> None:
     """Run a converter's ``main`` (returning ``{split: ConvertStats}``) on the command line; missing or
     malformed inputs end the program with a one-line message instead of a traceback, and the exit
-    status is 1 when any item could not be converted."""
+    status is 1 when any item could not be converted. Progress is logged to stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         stats = main(sys.argv[1:])
     except (FileNotFoundError, ValueError) as e:
@@ -165,13 +168,13 @@ def convert_all(
             save_label_png(label, path)
         written += 1
     for line in failed[:20]:
-        print(f"{desc}: could not convert {line}", file=sys.stderr)
+        logger.warning("%s: could not convert %s", desc, line)
     if len(failed) > 20:
-        print(f"{desc}: ... and {len(failed) - 20} more", file=sys.stderr)
+        logger.warning("%s: ... and %d more", desc, len(failed) - 20)
     if not failed:
         for folder in folders:
             os.makedirs(folder, exist_ok=True)
             write_manifest(folder, len(items), desc)
     state = f"{len(failed)} could not be converted: not published" if failed else "published"
-    print(f"{desc}: wrote {written}, skipped {skipped} already converted; {state}")
+    logger.info("%s: wrote %d, skipped %d already converted; %s", desc, written, skipped, state)
     return ConvertStats(written, skipped, tuple(failed))

@@ -21,10 +21,12 @@ MAE_ONLY_PREFIXES = ("decoder", "mask_token", "norm.", "fc_norm.")
 
 
 def mae_to_timm(state: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
-    """MAE encoder keys (already timm's names) -> ``model``'s: drops the decoder, the mask token and
-    the final norms (the pyramid reads un-normalised blocks) and resamples ``pos_embed``
-    [1, 1 + h*w, D] to the model's grid [1, 1 + H*W, D] (bicubic)."""
-    state = {k: v for k, v in state.items() if not k.startswith(MAE_ONLY_PREFIXES)}
+    """MAE encoder keys (already timm's names) -> ``model``'s: drops the decoder, the mask token, the
+    final norms (the pyramid reads un-normalised blocks) and the blocks after the last one read
+    (``OUT_BLOCKS``), and resamples ``pos_embed`` [1, 1 + h*w, D] to the model's grid [1, 1 + H*W, D]
+    as MAE's ``interpolate_pos_embed`` does (bicubic to the output size, no antialiasing)."""
+    pruned = tuple(f"blocks.{i}." for i in range(len(model.blocks), _num_blocks(state)))
+    state = {k: v for k, v in state.items() if not k.startswith(MAE_ONLY_PREFIXES + pruned)}
     if "pos_embed" in state and state["pos_embed"].shape != model.pos_embed.shape:
         prefix = model.num_prefix_tokens
         old_tokens = state["pos_embed"].shape[1] - prefix
@@ -33,9 +35,13 @@ def mae_to_timm(state: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, t
             raise ValueError(f"pos_embed of {old_tokens} patch tokens is not a square grid")
         state["pos_embed"] = resample_abs_pos_embed(
             state["pos_embed"], new_size=model.patch_embed.grid_size, old_size=(old_side, old_side),
-            num_prefix_tokens=prefix,
+            num_prefix_tokens=prefix, antialias=False,
         )
     return state
+
+
+def _num_blocks(state: Dict[str, torch.Tensor]) -> int:
+    return 1 + max((int(k.split(".")[1]) for k in state if k.startswith("blocks.")), default=-1)
 
 
 class ViTPyramid(Backbone):

@@ -3,6 +3,8 @@
 A generator maps raw images ``[B, 3, H, W]`` (RGB, 0-255 floats) to pseudo-mask label maps ``[B, h, w]``
 (values in ``[0, num_masks)``) at its feature resolution; the model resizes them to its mask resolution.
 """
+import math
+
 import timm
 import torch
 import torch.nn.functional as F
@@ -90,6 +92,20 @@ class KMeansPseudoMaskGenerator(nn.Module):
         return super().train(False)
 
 
+def dino_pos_embed(pos_embed: torch.Tensor, grid) -> torch.Tensor:
+    """DINO's position table [1, 1 + N, D] (class token first, a square grid of N) for a grid of
+    ``grid = (h, w)`` patches -> [1, 1 + h*w, D], resized as the official ``interpolate_pos_encoding``
+    does: bicubic by the scale factors ``(h + 0.1) / sqrt(N)``, ``(w + 0.1) / sqrt(N)``, no antialiasing
+    (timm's resizing antialiases and uses the output size)."""
+    side = math.isqrt(pos_embed.shape[1] - 1)
+    h, w = int(grid[0]), int(grid[1])
+    if (h, w) == (side, side):
+        return pos_embed
+    table = pos_embed[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    table = F.interpolate(table, scale_factor=((h + 0.1) / side, (w + 0.1) / side), mode="bicubic")
+    return torch.cat([pos_embed[:, :1], table.permute(0, 2, 3, 1).flatten(1, 2)], dim=1)
+
+
 @PSEUDO_MASK_GENERATOR_REGISTRY.register()
 class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
     """K-Means over the last-layer patch tokens of a frozen self-supervised ViT (DINO ViT-S/8).
@@ -102,6 +118,8 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
         """``vit_name``: timm model name; ``vit_weights``: its local checkpoint; ``kmeans``: see the base class."""
         super().__init__(**kmeans)
         self.vit = timm.create_model(vit_name, pretrained=False, num_classes=0, dynamic_img_size=True)
+        if self.vit.num_prefix_tokens != 1 or self.vit.no_embed_class:
+            raise ValueError(f"MODEL.PSEUDO_MASK.VIT_NAME={vit_name!r}: a ViT with one class token (DINO's) is expected")
         self.vit.requires_grad_(False)
         # Loaded on first use, so evaluating a trained P-Seg needs no DINO weights; a missing file
         # still fails on the first training step, naming the config key.
@@ -124,9 +142,18 @@ class DINOKMeansGenerator(KMeansPseudoMaskGenerator):
         h, w = images.shape[-2] // patch, images.shape[-1] // patch
         x = (images[..., : h * patch, : w * patch] - self.mean) / self.std
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.is_cuda):
-            tokens = self.vit.forward_features(x)[:, self.vit.num_prefix_tokens :]
+            tokens = self.forward_tokens(x)[:, 1:]
         tokens = F.normalize(tokens.float(), dim=-1)
         return tokens.transpose(1, 2).reshape(x.shape[0], -1, h, w)
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``forward_features`` with DINO's own position-table resizing: normalised images
+        [B, 3, H, W] -> tokens [B, 1 + (H/p) * (W/p), D], the class token first."""
+        vit = self.vit
+        patches = vit.patch_embed(x)  # [B, H/p, W/p, D]
+        tokens = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), patches.flatten(1, 2)], dim=1)
+        tokens = vit.norm_pre(tokens + dino_pos_embed(vit.pos_embed, patches.shape[1:3]))
+        return vit.norm(vit.blocks(tokens))
 
     def state_dict(self, *args, **kwargs):
         return {}

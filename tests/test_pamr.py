@@ -99,3 +99,44 @@ def test_demo_pamr_flag_writes_the_refined_scores(tmp_path):
     refined, plain = np.load(tmp_path / "pamrTrue_scores.npy"), np.load(tmp_path / "pamrFalse_scores.npy")
     np.testing.assert_array_equal(refined, expected.numpy())
     assert refined.shape == plain.shape and not np.allclose(refined, plain)
+
+
+def reference_pamr(image, scores, iters, dilations):
+    """PAMR as Araslanov & Roth's 1-stage-wseg describes it, written independently with ``unfold``: at each
+    dilation d, the 3 x 3 window (replicate-padded by d) around a pixel, centre included; the colour spread is
+    the std over all windows' values together; affinity -|I_centre - I_neighbour| / (0.1 * spread + 1e-8),
+    averaged over colour channels, softmax over the 8 * len(dilations) neighbours; each iteration replaces
+    the scores by the affinity-weighted sum of the neighbours' scores."""
+    def windows(x):  # [B, C, H, W] -> [B, C, 9 * len(dilations), H, W]
+        b, c, h, w = x.shape
+        return torch.cat([
+            torch.nn.functional.unfold(torch.nn.functional.pad(x, [d] * 4, mode="replicate"), 3, dilation=d)
+            .view(b, c, 9, h, w) for d in dilations], dim=2)
+
+    ring = [i for i in range(9 * len(dilations)) if i % 9 != 4]  # drop each window's centre
+    image_windows = windows(image)
+    spread = image_windows.std(dim=2, keepdim=True)
+    affinity = -(image.unsqueeze(2) - image_windows[:, :, ring]).abs() / (0.1 * spread + 1e-8)
+    affinity = affinity.mean(dim=1, keepdim=True).softmax(dim=2)  # [B, 1, K, H, W]
+    for _ in range(iters):
+        scores = (windows(scores)[:, :, ring] * affinity).sum(dim=2)
+    return scores
+
+
+@pytest.mark.parametrize("scale, iters, dilations", [(255.0, 10, (1, 2, 4, 8, 12, 24)), (1.0, 3, (1, 3))])
+def test_pamr_equals_the_reference_window_statistics(scale, iters, dilations):
+    # TCL's PAMR (1-stage-wseg's): the colour spread includes each window's centre pixel once per dilation.
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 37, 45, generator=generator, dtype=torch.float64) * scale
+    scores = torch.randn(2, 4, 37, 45, generator=generator, dtype=torch.float64).softmax(dim=1)
+    expected = reference_pamr(image, scores, iters, dilations)
+    refined = PAMR(iters=iters, dilations=dilations)(image, scores)
+    torch.testing.assert_close(refined, expected, rtol=0, atol=1e-5)
+    # float32, as the model runs it
+    refined32 = PAMR(iters=iters, dilations=dilations)(image.float(), scores.float())
+    torch.testing.assert_close(refined32, expected.float(), rtol=0, atol=1e-5)
+
+
+def test_pamr_defaults_are_tcls():
+    pamr = PAMR()
+    assert (pamr.iters, pamr.dilations, pamr.temperature) == (10, (1, 2, 4, 8, 12, 24), 0.1)

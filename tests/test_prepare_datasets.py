@@ -191,7 +191,7 @@ PERSON, CAR, DOG, TOOTHBRUSH = 1, 3, 17, 80  # labels: category-id order of the 
 
 
 def coco_object_expected():
-    """Hand-written result for the fake COCO image 1 (see make_coco)."""
+    """Hand-written result for the fake COCO image 1 (see make_coco) under ``--rule pseg``."""
     label = np.zeros(COCO_SHAPE, dtype=np.uint8)
     label[0:8, 0:10] = PERSON
     label[0:10, 12:22] = CAR  # first car (polygon)
@@ -268,7 +268,7 @@ def prepared_root(tmp_path_factory):
     make_coco(root)
     load_script("voc").main(["--root", root])
     load_script("pascal_context").main(["--root", root])
-    load_script("coco_object").main(["--root", root, "--splits", "val"])
+    load_script("coco_object").main(["--root", root, "--splits", "val", "--rule", "pseg"])
     stuff_root = str(tmp_path_factory.mktemp("datasets_stuff"))
     make_coco_stuff(stuff_root)
     load_script("coco_stuff").main(["--root", stuff_root, "--splits", "val"])

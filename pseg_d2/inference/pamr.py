@@ -5,6 +5,11 @@ neighbours lying on 3 x 3 rings at several dilations. A neighbour's weight is a 
 neighbours, of how close its colour is to the pixel's, measured against the colour spread around
 the pixel: scores flow within regions of one colour and stop at colour edges. Each step averages,
 so scores stay within their range and a constant map stays constant.
+
+The rule is the reference implementation's (1-stage-wseg ``models/mods/pamr.py``, which TCL uses with
+10 iterations and dilations 1, 2, 4, 8, 12, 24): the colour spread of a pixel is the standard deviation
+(unbiased) of the 3 x 3 windows around it at every dilation pooled together, each window including the
+pixel itself, so the centre counts once per dilation; borders are replicated.
 """
 from typing import Iterator, List, Sequence, Tuple
 
@@ -28,15 +33,19 @@ def neighbour_views(x: torch.Tensor, offsets: Sequence[Tuple[int, int]]) -> Iter
         yield padded[..., pad + dy : pad + dy + height, pad + dx : pad + dx + width]
 
 
-def pixel_affinities(image: torch.Tensor, offsets: Sequence[Tuple[int, int]], temperature: float) -> torch.Tensor:
-    """Image [B, 3, H, W] -> neighbour weights [B, K, H, W], summing to 1 over the K offsets.
+def pixel_affinities(image: torch.Tensor, dilations: Sequence[int], temperature: float) -> torch.Tensor:
+    """Image [B, 3, H, W] -> neighbour weights [B, K, H, W] for the K = 8 * len(dilations) offsets of
+    ``ring_offsets(dilations)``, summing to 1 over them.
 
-    Per channel, kappa = -|I(neighbour) - I(pixel)| / (temperature * std of the pixel's neighbours);
+    Per channel, kappa = -|I(neighbour) - I(pixel)| / (temperature * spread + 1e-8), the spread being the
+    standard deviation of the pixel's 3 x 3 windows at all dilations (centre included once per dilation);
     the weights are the softmax over neighbours of kappa averaged over channels.
     """
-    neighbours = torch.stack(list(neighbour_views(image, offsets)), dim=2)  # [B, 3, K, H, W]
-    spread = neighbours.std(dim=2, keepdim=True)
-    kappa = -(neighbours - image.unsqueeze(2)).abs() / (temperature * spread + 1e-8)
+    neighbours = torch.stack(list(neighbour_views(image, ring_offsets(dilations))), dim=2)  # [B, 3, K, H, W]
+    centre = image.unsqueeze(2)  # [B, 3, 1, H, W]
+    windows = torch.cat([neighbours, centre.expand(-1, -1, len(dilations), -1, -1)], dim=2)
+    spread = windows.std(dim=2, keepdim=True)
+    kappa = -(neighbours - centre).abs() / (temperature * spread + 1e-8)
     return kappa.mean(dim=1).softmax(dim=1)
 
 
@@ -67,7 +76,8 @@ class PAMR(nn.Module):
             raise ValueError(f"PAMR needs an image [B, 3, H, W] and scores [B, C, H, W] of the same B, H, W; "
                              f"got {tuple(image.shape)} and {tuple(scores.shape)}")
         offsets = ring_offsets(self.dilations)
-        weights = pixel_affinities(image.to(scores.dtype), offsets, self.temperature).unsqueeze(2)  # [B, K, 1, H, W]
+        weights = pixel_affinities(image.to(scores.dtype), self.dilations, self.temperature)
+        weights = weights.unsqueeze(2)  # [B, K, 1, H, W]
         for _ in range(self.iters):
             # One neighbour at a time: [B, C, K, H, W] at once would not fit for large images.
             scores = sum(weight * view for weight, view in zip(weights.unbind(1), neighbour_views(scores, offsets)))

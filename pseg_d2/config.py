@@ -49,7 +49,9 @@ def add_pseg_config(cfg):
     cfg.MODEL.PSEG.TEST.COMBINE = "sigmoid_sum"
     # Background: "prompt" encodes BACKGROUND_CLASS_NAME like any class; "threshold" gives the
     # background channel the constant BACKGROUND_THRESHOLD, so it wins where no class scores more;
-    # "border" (not in the paper) does too, but the best class scores how far (cosine distance, in
+    # "clamped_threshold" (GroupViT's) makes background where a pixel's best class score is below
+    # BACKGROUND_THRESHOLD clamped to the image's (each sliding window's) highest one; "border" (not in
+    # the paper) gives the constant too, but the best class scores how far (cosine distance, in
     # [0, 2]) the pixel's mask features lie from the mean feature of the image's border ring: what looks
     # like the border is background, whatever the vocabulary. For images whose border is mostly
     # background; not with SLIDING_WINDOW.
@@ -60,8 +62,13 @@ def add_pseg_config(cfg):
     # SLIDING_STRIDE pixels; scores are averaged where windows overlap (GroupViT: 448 / 224).
     cfg.MODEL.PSEG.TEST.SLIDING_WINDOW = 0
     cfg.MODEL.PSEG.TEST.SLIDING_STRIDE = 224
-    # Prompt templates averaged into one class embedding ("{}" is the class name); see pseg_d2/inference/prompts.py.
+    # Prompt templates averaged into one class embedding ("{}" is the class name): a set of
+    # pseg_d2/inference/prompts.py ("imagenet", "plain", and the protocols' "groupvit" and "tcl").
     cfg.MODEL.PSEG.TEST.PROMPT_TEMPLATES = "imagenet"
+    # The class names evaluated datasets are prompted with: "" for each dataset's stuff_classes, or an
+    # evaluation protocol ("default", "groupvit", "tcl") for its names of the benchmark's classes
+    # (pseg_d2/data/datasets/protocol_names.py; docs/protocols.md).
+    cfg.MODEL.PSEG.TEST.CLASS_NAMES = ""
     # The vocabulary of inputs that name none (DefaultPredictor's, for instance); empty: the
     # stuff_classes of the first DATASETS.TEST set.
     cfg.MODEL.PSEG.TEST.VOCABULARY = []

@@ -71,8 +71,8 @@ def test_threshold_rule_fills_the_background_channel_and_classifies_the_rest():
 def test_border_rule_scores_how_unlike_the_border_a_pixel_looks():
     rule = BorderBackground("background", 0.5)
     assert rule.foreground(["cat", "background", "dog"]) == [0, 2]
-    filled = rule.fill(torch.rand(2, 4, 5), ["cat", "background", "dog"])
-    assert filled.shape == (3, 4, 5) and torch.equal(filled[1], torch.full((4, 5), 0.5))
+    filled = rule.fill(torch.rand(1, 2, 4, 5), ["cat", "background", "dog"], [(4, 5)])
+    assert filled.shape == (1, 3, 4, 5) and torch.equal(filled[0, 1], torch.full((4, 5), 0.5))
 
 
 @pytest.mark.parametrize("vocabulary, message", [([], "empty"), (["cat", "cat"], "more than once"),

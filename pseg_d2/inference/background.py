@@ -1,8 +1,10 @@
 """Background rules: which vocabulary entry is background, and how its channel is scored.
 
 ``prompt``: background is a class like any other, encoded from its name. ``threshold``: the background
-channel is a constant, so background wins where no class scores more. ``border`` (not in the paper):
-the same constant, but a class scores how unlike the image's border a pixel looks.
+channel is a constant, so background wins where no class scores more. ``clamped_threshold``
+(GroupViT's): background where a pixel's best score is below the threshold clamped to the image's
+highest score. ``border`` (not in the paper): the constant, but a class scores how unlike the image's
+border a pixel looks.
 
 The border rule needs no vocabulary. Captions name objects, so nothing in training says what
 background is, and a class's confidence on background pixels depends on the vocabulary: a vocabulary
@@ -66,8 +68,10 @@ class PromptBackground:
         """Foreground scores [B, C', H, W] -> the same, as the rule scores them."""
         return scores
 
-    def fill(self, scores: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
-        """One image's foreground scores [C', h, w] -> scores of the whole vocabulary [C, h, w]."""
+    def fill(self, scores: torch.Tensor, vocabulary: Sequence[str],
+             image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
+        """Foreground scores [B, C', H, W] of padded images whose own sizes are ``image_sizes`` ->
+        scores of the whole vocabulary [B, C, H, W]."""
         return scores
 
     def __repr__(self) -> str:
@@ -84,15 +88,34 @@ class ThresholdBackground(PromptBackground):
     def foreground(self, vocabulary: Sequence[str]) -> List[int]:
         return [i for i, name in enumerate(vocabulary) if name != self.class_name]
 
-    def fill(self, scores: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
+    def fill(self, scores: torch.Tensor, vocabulary: Sequence[str],
+             image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
         if self.class_name not in vocabulary:
             return scores
         index = list(vocabulary).index(self.class_name)
-        background = scores.new_full((1, *scores.shape[1:]), self.threshold)
-        return torch.cat([scores[:index], background, scores[index:]])
+        background = self.background(scores, image_sizes)
+        return torch.cat([scores[:, :index], background, scores[:, index:]], dim=1)
+
+    def background(self, scores: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
+        """Foreground scores [B, C', H, W] -> the background channel [B, 1, H, W]."""
+        return scores.new_full((scores.shape[0], 1, *scores.shape[2:]), self.threshold)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.class_name!r}, threshold={self.threshold})"
+
+
+class ClampedThresholdBackground(ThresholdBackground):
+    """GroupViT's rule (``group_vit_seg.py``): background (channel 1, classes keep their scores) where a
+    pixel's best score is strictly below ``min(threshold, the image's highest best score)``, else 0. An
+    image whose best score stays under the threshold keeps its best class where that score is reached;
+    under the constant rule it would be all background. With sliding windows each window is an image
+    here, as in GroupViT."""
+
+    def background(self, scores: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
+        best = scores.amax(1, keepdim=True)  # [B, 1, H, W]
+        image_max = torch.stack([b[:, :h, :w].amax() for b, (h, w) in zip(best, image_sizes)])  # own pixels only
+        limit = image_max.clamp(max=self.threshold).view(-1, 1, 1, 1)
+        return (best < limit).to(scores.dtype)
 
 
 class BorderBackground(ThresholdBackground):

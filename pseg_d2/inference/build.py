@@ -3,13 +3,14 @@ and where every check of how its options combine lives."""
 from detectron2.data import MetadataCatalog
 
 from ..modeling.pseudo_mask.generator import build_region_generator
-from .background import BorderBackground, PromptBackground, ThresholdBackground
+from .background import BorderBackground, ClampedThresholdBackground, PromptBackground, ThresholdBackground
 from .pamr import PAMR
 from .pipeline import SemanticInference
 from .prompts import get_templates
 from .region_voting import RegionVoting
 
-BACKGROUND_RULES = {"prompt": PromptBackground, "threshold": ThresholdBackground, "border": BorderBackground}
+BACKGROUND_RULES = {"prompt": PromptBackground, "threshold": ThresholdBackground,
+                    "clamped_threshold": ClampedThresholdBackground, "border": BorderBackground}
 # P-Seg pads its inputs to a multiple of at least this (backbones may ask for more; checked at run time).
 MIN_SIZE_DIVISIBILITY = 32
 

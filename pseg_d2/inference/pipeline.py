@@ -7,8 +7,8 @@ For each batch of images that share one vocabulary:
 2. combine: the N masks and their probabilities -> class scores [B, C', H, W] (:func:`combine_masks`);
 3. background rule, first half: foreground scores rescored (the ``border`` rule, :mod:`.background`);
 4. region voting (optional): each region of the image named as a whole (:mod:`.region_voting`);
-   steps 1-4 run on the whole padded batch, or on each image's sliding windows, averaged;
-5. background rule, second half: the background channel filled in, per image;
+5. background rule, second half: the background channel filled in;
+   steps 1-5 run on the whole padded batch, or on each image's sliding windows, averaged;
 6. PAMR (optional): scores refined along the input image's colour edges (:mod:`.pamr`);
 7. ``sem_seg_postprocess``: scores resized to the size the input asks for.
 
@@ -94,10 +94,10 @@ class SemanticInference:
                              "classified with one: run each vocabulary's images in batches of their own.")
         return list(vocabularies.pop())
 
-    def foreground_scores(self, outputs: NetworkOutputs, vocabulary: Sequence[str], class_embeddings: torch.Tensor,
+    def class_scores(self, outputs: NetworkOutputs, vocabulary: Sequence[str], class_embeddings: torch.Tensor,
                           scale: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
-        """Steps 2-4: network outputs of padded images [B, 3, H, W] and the foreground entries' class
-        embeddings [C', E] -> foreground class scores [B, C', H, W]."""
+        """Steps 2-5: network outputs of padded images [B, 3, H, W] whose own sizes are ``image_sizes``,
+        and the foreground entries' class embeddings [C', E] -> class scores [B, C, H, W]."""
         probs = lambda features: classify(features, class_embeddings, scale)  # noqa: E731
         size = outputs.raw_images.shape[-2:]
         masks = F.interpolate(outputs.masks, size=size, mode="bilinear", align_corners=False)
@@ -105,7 +105,7 @@ class SemanticInference:
         scores = self.background.rescore(scores, vocabulary, outputs, masks, self.combine, image_sizes)
         if self.region_voting is not None:
             scores = self.region_voting(scores, outputs, probs)
-        return scores
+        return self.background.fill(scores, vocabulary, image_sizes)
 
     @torch.no_grad()
     def __call__(self, model, batched_inputs: List[dict]) -> List[Dict[str, torch.Tensor]]:
@@ -117,7 +117,7 @@ class SemanticInference:
 
         def predict(tensor: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
             outputs = model.network_outputs(tensor)
-            return self.foreground_scores(outputs, vocabulary, class_embeddings, scale, image_sizes)
+            return self.class_scores(outputs, vocabulary, class_embeddings, scale, image_sizes)
 
         if self.sliding_window:
             if self.sliding_window % model.size_divisibility:
@@ -131,7 +131,7 @@ class SemanticInference:
             scores = predict(images.tensor, images.image_sizes)
         results = []
         for score, x, (h, w) in zip(scores, batched_inputs, images.image_sizes):
-            score = self.background.fill(score[:, :h, :w], vocabulary)
+            score = score[:, :h, :w]
             if self.pamr is not None:  # at the network's input size, with the input image's colours
                 score = self.pamr(x["image"][None].to(score), score[None])[0]
             results.append({"sem_seg": sem_seg_postprocess(score, (h, w), x.get("height", h), x.get("width", w))})

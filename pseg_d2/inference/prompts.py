@@ -4,6 +4,8 @@ from typing import Callable, Dict, List, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..data.datasets.protocol_names import GROUPVIT_TEMPLATES, TCL_TEMPLATES
+
 PROMPT_TEMPLATES: Dict[str, List[str]] = {
     # The bare class name.
     "plain": ["{}"],
@@ -30,6 +32,9 @@ PROMPT_TEMPLATES: Dict[str, List[str]] = {
         "itap of a {}.",
         "art of the {}.",
     ],
+    # The evaluation protocols' own (pseg_d2/data/datasets/protocol_names.py).
+    "groupvit": GROUPVIT_TEMPLATES,
+    "tcl": TCL_TEMPLATES,
 }
 
 
@@ -40,11 +45,12 @@ def get_templates(name: str) -> List[str]:
 
 
 def check_vocabulary(vocabulary: Sequence[str]) -> List[str]:
-    """A vocabulary is a non-empty list of distinct, non-empty class names."""
-    names = [str(name).strip() for name in vocabulary]
+    """A vocabulary is a non-empty list of distinct, non-empty class names. Names are kept as they are
+    written (a protocol's "bed " prompts differently from "bed"); ``Vocabulary.parse`` strips typed ones."""
+    names = [str(name) for name in vocabulary]
     if not names:
         raise ValueError("The vocabulary is empty: give at least one class name.")
-    if any(not name for name in names):
+    if any(not name.strip() for name in names):
         raise ValueError(f"The vocabulary has an empty class name: {list(vocabulary)}")
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

@@ -23,6 +23,17 @@ from typing import Dict, List
 from .class_names import COCO_CLASSES, COCO_STUFF_CLASSES, PASCAL_CONTEXT_59_CLASSES, VOC_CLASSES
 
 BENCHMARKS = ("voc", "context60", "coco_object", "voc20", "context59", "coco_stuff", "cityscapes", "ade20k")
+# The registered dataset each benchmark evaluates.
+BENCHMARK_DATASETS = {
+    "voc": "voc_2012_sem_seg_val",
+    "context60": "pascal_context_60_sem_seg_val",
+    "coco_object": "coco_object_sem_seg_val",
+    "voc20": "voc_2012_sem_seg_val_nobg",
+    "context59": "pascal_context_59_sem_seg_val",
+    "coco_stuff": "coco_stuff_164k_sem_seg_val",
+    "cityscapes": "cityscapes_fine_sem_seg_val",
+    "ade20k": "ade20k_sem_seg_val",
+}
 
 GROUPVIT_TEMPLATES = ["a photo of a {}."]
 TCL_TEMPLATES = [
@@ -124,6 +135,14 @@ def protocol_class_names(protocol: str, benchmark: str) -> List[str]:
         raise KeyError(f"protocol {protocol!r} does not cover {benchmark!r}; it covers: "
                        f"{', '.join(CLASS_NAMES[protocol])}")
     return list(CLASS_NAMES[protocol][benchmark])
+
+
+def dataset_class_names(protocol: str, dataset_name: str) -> List[str]:
+    """The class names ``protocol`` evaluates the registered dataset ``dataset_name`` with."""
+    benchmarks = [b for b, name in BENCHMARK_DATASETS.items() if name == dataset_name]
+    if not benchmarks:
+        raise KeyError(f"{dataset_name!r} is none of the benchmarks that protocols name ({', '.join(BENCHMARK_DATASETS.values())})")
+    return protocol_class_names(protocol, benchmarks[0])
 
 
 def protocol_templates(protocol: str) -> List[str]:

@@ -21,12 +21,11 @@ import json
 import logging
 import math
 import os
-import sys
 
 import yaml
 from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import SemSegEvaluator
 from detectron2.utils import comm
 
@@ -35,7 +34,7 @@ from pseg_d2.data.datasets.manifest import MANIFEST
 from pseg_d2.data.datasets.published_results import published_results
 from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer, setup_cfg
 from pseg_d2.inference import build_semantic_inference
-from pseg_d2.utils.distributed import finish_distributed
+from pseg_d2.utils.distributed import finish_distributed, launch_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL_CONFIGS = os.path.join(REPO, "configs", "eval")
@@ -189,15 +188,4 @@ def write_summary(args, cfg, rows):
 
 
 if __name__ == "__main__":
-    args = build_parser().parse_args()
-    try:
-        launch(
-            main,
-            args.num_gpus,
-            num_machines=args.num_machines,
-            machine_rank=args.machine_rank,
-            dist_url=args.dist_url,
-            args=(args,),
-        )
-    except CheckpointLoadError as err:  # one line, not torch's unpickling report
-        sys.exit(f"error: {err}")
+    launch_tool(main, build_parser().parse_args(), one_line_errors=(CheckpointLoadError,))

@@ -11,13 +11,13 @@ config's ``<dataset>_pseudo`` finds them). Resumable; with --num-gpus N each pro
 import logging
 import os
 
-from detectron2.engine import default_argument_parser, launch
+from detectron2.engine import default_argument_parser
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from pseg_d2.engine import setup_cfg
+from pseg_d2.engine import CheckpointLoadError, setup_cfg
 from pseg_d2.selftrain import run_pseudo_label_generation
-from pseg_d2.utils.distributed import finish_distributed
+from pseg_d2.utils.distributed import finish_distributed, launch_tool
 
 
 def parse_args(argv=None):
@@ -46,6 +46,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = parse_args()
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    launch_tool(main, parse_args(), one_line_errors=(CheckpointLoadError,))

@@ -6,9 +6,7 @@
     tools/train_net.py --config-file configs/pseg_plus/voc.yaml --num-gpus 8   # P-Seg+ (SemanticSegmentor)
     torchrun --nproc_per_node 8 tools/train_net.py --config-file configs/pseg_swin_s.yaml   # or under torchrun
 """
-import sys
-
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
@@ -16,7 +14,7 @@ from pseg_d2 import PSegPlusTrainer, PSegTrainer
 from pseg_d2.data.skips import DataStalled
 from pseg_d2.engine import CheckpointLoadError, PSegCheckpointer, setup_cfg
 from pseg_d2.engine.checkpoint import require_weights_file
-from pseg_d2.utils.distributed import finish_distributed, launch_from_env, started_by_torchrun
+from pseg_d2.utils.distributed import finish_distributed, launch_tool
 
 
 def setup(args):
@@ -45,18 +43,5 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
-    try:
-        if started_by_torchrun():  # torchrun started the processes: --num-gpus/--num-machines are not used
-            launch_from_env(main, args=(args,))
-        else:
-            launch(
-                main,
-                args.num_gpus,
-                num_machines=args.num_machines,
-                machine_rank=args.machine_rank,
-                dist_url=args.dist_url,
-                args=(args,),
-            )
-    except (CheckpointLoadError, DataStalled) as err:  # one line: what failed and what to check
-        sys.exit(f"error: {err}")
+    # One line for what the user must fix: a checkpoint that is not weights only, data that forms no batch.
+    launch_tool(main, default_argument_parser().parse_args(), one_line_errors=(CheckpointLoadError, DataStalled))

@@ -1,9 +1,11 @@
-"""Process groups: jobs started by torchrun, and teardown for jobs started with Detectron2's ``launch``."""
+"""Process groups: jobs started by torchrun or by Detectron2's ``launch``, and their teardown."""
 import os
+import sys
+from typing import Callable, Tuple, Type
 
 import torch
 import torch.distributed as dist
-from detectron2.engine.launch import DEFAULT_TIMEOUT
+from detectron2.engine.launch import DEFAULT_TIMEOUT, launch
 from detectron2.utils import comm
 
 
@@ -27,6 +29,20 @@ def launch_from_env(main_func, args=()):
         comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
         comm.synchronize()
     return main_func(*args)
+
+
+def launch_tool(main_func: Callable, args, one_line_errors: Tuple[Type[Exception], ...] = ()):
+    """Run a tool's ``main_func(args)`` as it was started: in the processes torchrun started
+    (:func:`launch_from_env`), or in those Detectron2's ``launch`` starts from ``args.num_gpus``,
+    ``num_machines``, ``machine_rank`` and ``dist_url`` (``default_argument_parser``'s flags). An
+    exception of ``one_line_errors`` ends the program with its one-line message (exit status 1)."""
+    try:
+        if started_by_torchrun():  # --num-gpus / --num-machines are then not used
+            return launch_from_env(main_func, args=(args,))
+        return launch(main_func, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+                      dist_url=args.dist_url, args=(args,))
+    except one_line_errors as err:
+        sys.exit(f"error: {err}")
 
 
 def finish_distributed():

@@ -62,24 +62,6 @@ def test_protocol_class_names_differ_where_the_peers_spell_them_differently():
     assert "bed " in protocol_class_names("tcl", "ade20k")  # TCL prompts mmsegmentation's name verbatim
 
 
-def test_clamped_threshold_keeps_an_images_best_class_where_the_constant_rule_does_not():
-    # Foreground scores of two images [2, 2 classes, 2, 3]: image 0 never reaches the threshold 0.9,
-    # its best score 0.6 at pixel (0, 0); image 1 reaches 0.95 at (1, 2).
-    scores = torch.tensor([[[[0.6, 0.2, 0.1], [0.3, 0.4, 0.5]], [[0.1, 0.5, 0.2], [0.2, 0.1, 0.3]]],
-                           [[[0.1, 0.2, 0.1], [0.3, 0.4, 0.95]], [[0.9, 0.5, 0.2], [0.2, 0.1, 0.3]]]])
-    vocabulary, sizes = ["background", "cat", "dog"], [(2, 3), (2, 3)]
-    clamped = ClampedThresholdBackground("background", 0.9).fill(scores, vocabulary, sizes).argmax(1)
-    constant = ThresholdBackground("background", 0.9).fill(scores, vocabulary, sizes).argmax(1)
-    assert (constant[0] == 0).all()  # all background under the constant rule
-    assert clamped[0, 0, 0] == 1 and (clamped[0].flatten()[1:] == 0).all()  # the best class where it peaks
-    # image 1: the limit is the threshold itself; 0.9 is not below it (GroupViT compares strictly)
-    assert clamped[1].tolist() == [[2, 0, 0], [0, 0, 1]]
-    # padding is not part of the image: its scores do not raise the image's maximum
-    padded = torch.nn.functional.pad(scores, (0, 2), value=0.99)
-    assert torch.equal(ClampedThresholdBackground("background", 0.9).fill(padded, vocabulary, sizes)[..., :3].argmax(1),
-                       clamped)
-
-
 def test_published_figures_sit_beside_the_models_in_one_table():
     rows = {"voc": {"name": "VOC21", "dataset": "voc_2012_sem_seg_val", "mIoU": 12.34, "skipped": None}}
     table = tool.summary_markdown(rows, 12.34, "groupvit")

@@ -105,11 +105,12 @@ class ThresholdBackground(PromptBackground):
 
 
 class ClampedThresholdBackground(ThresholdBackground):
-    """GroupViT's rule (``group_vit_seg.py``): background (channel 1, classes keep their scores) where a
-    pixel's best score is strictly below ``min(threshold, the image's highest best score)``, else 0. An
-    image whose best score stays under the threshold keeps its best class where that score is reached;
-    under the constant rule it would be all background. With sliding windows each window is an image
-    here, as in GroupViT."""
+    """GroupViT's rule (``group_vit_seg.py``, ``GroupViTSegInference.encode_decode``): background (channel
+    1, classes keep their raw scores) where a pixel's best score is strictly below ``min(threshold, the
+    image's highest best score)``, else 0. An image whose best score stays under the threshold keeps its
+    best class where that score is reached; under the constant rule it would be all background. With
+    sliding windows each window is an image here, as in GroupViT. (GroupViT's maximum runs over all its
+    groups, also those that own no pixel; here over the image's own pixels.)"""
 
     def background(self, scores: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
         best = scores.amax(1, keepdim=True)  # [B, 1, H, W]

@@ -95,7 +95,7 @@ class SemanticInference:
         return list(vocabularies.pop())
 
     def class_scores(self, outputs: NetworkOutputs, vocabulary: Sequence[str], class_embeddings: torch.Tensor,
-                          scale: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
+                     scale: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
         """Steps 2-5: network outputs of padded images [B, 3, H, W] whose own sizes are ``image_sizes``,
         and the foreground entries' class embeddings [C', E] -> class scores [B, C, H, W]."""
         probs = lambda features: classify(features, class_embeddings, scale)  # noqa: E731

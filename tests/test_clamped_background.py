@@ -1,8 +1,15 @@
 """GroupViT's per-image clamped background threshold (group_vit_seg.py) against the plain constant rule."""
-import pytest
 import torch
 
-from pseg_d2.modeling.groupvit_background import clamped_background
+from pseg_d2.inference import ClampedThresholdBackground
+
+VOCABULARY = ["background", "a", "b", "c"]
+
+
+def clamped_background(scores, threshold, vocabulary=VOCABULARY):
+    """The rule's scores of the whole vocabulary for unpadded images [B, C', H, W]."""
+    sizes = [tuple(scores.shape[-2:])] * len(scores)
+    return ClampedThresholdBackground("background", threshold).fill(scores, vocabulary, sizes)
 
 
 def constant_rule(scores, threshold):
@@ -42,22 +49,14 @@ def test_background_channel_is_an_indicator_and_the_scores_stay_raw():
     assert out.shape == (2, 4, 4, 6)
     torch.testing.assert_close(out[:, 1:], scores)  # the class scores are kept as they are, not renormalised
     assert set(out[:, 0].unique().tolist()) == {0.0, 1.0}
-    # inserted at another index (the vocabulary's background position)
-    torch.testing.assert_close(clamped_background(scores, 0.95, index=2)[:, 2], out[:, 0])
-    torch.testing.assert_close(clamped_background(scores, 0.95, index=3)[:, :3], scores)
+    # inserted at the vocabulary's background position
+    moved = clamped_background(scores, 0.95, ["a", "b", "background", "c"])
+    torch.testing.assert_close(moved[:, 2], out[:, 0])
+    torch.testing.assert_close(moved[:, [0, 1, 3]], scores)
 
 
-def test_a_lower_threshold_or_a_higher_group_maximum_decides():
+def test_a_lower_threshold_decides():
     scores = synthetic_scores()
     # threshold 0.35 (Pascal Context) is below image 0's best: the 0.3 pixels are background, the 0.6 ones not
     labels = clamped_background(scores, threshold=0.35).argmax(1)
     assert (labels[0][:2, :2] == 2).all() and (labels[0][2:] == 0).all()
-    # GroupViT's maximum runs over all groups' affinities; a group owning no pixel can raise it to the threshold
-    labels = clamped_background(scores, threshold=0.95, image_max=torch.tensor([0.97, 0.99])).argmax(1)
-    assert (labels[0] == 0).all()
-
-
-@pytest.mark.parametrize("shape, index", [((3, 4, 6), 0), ((1, 0, 4, 6), 0), ((1, 3, 4, 6), 4)])
-def test_bad_input_is_refused(shape, index):
-    with pytest.raises(ValueError):
-        clamped_background(torch.rand(shape), 0.95, index=index)

@@ -206,7 +206,7 @@ class StopAfter(torch.nn.Module):
 def test_pseudo_labels_resume_to_the_same_bytes(tmp_path, teacher, images):
     model, mapper = teacher
     whole = tmp_path / "whole"
-    assert generate_pseudo_labels(model, mapper, images, VOCABULARY, str(whole), batch_size=3, progress=False) == 7
+    assert generate_pseudo_labels(model, mapper, images, VOCABULARY, str(whole), batch_size=3, progress=False).written == 7
     reference = outputs(whole)
     assert len(reference) == 7
     labels = [np.asarray(Image.open(whole / f"{i:03d}.png")) for i in range(7)]
@@ -218,21 +218,44 @@ def test_pseudo_labels_resume_to_the_same_bytes(tmp_path, teacher, images):
     with pytest.raises(KeyboardInterrupt):
         generate_pseudo_labels(StopAfter(model, 2), mapper, images, VOCABULARY, str(resumed), batch_size=3, progress=False)
     assert len(os.listdir(resumed)) == 3
-    assert generate_pseudo_labels(model, mapper, images, VOCABULARY, str(resumed), batch_size=3, progress=False) == 4
+    assert generate_pseudo_labels(model, mapper, images, VOCABULARY, str(resumed), batch_size=3, progress=False).written == 4
     assert outputs(resumed) == reference
 
     # half deleted, a half-written temporary left behind (a kill between write and rename)
     for i in (1, 4, 5):
         os.remove(resumed / f"{i:03d}.png")
     (resumed / "004.png.tmp").write_bytes(b"\x89PNG garbage")
-    assert generate_pseudo_labels(model, mapper, images, VOCABULARY, str(resumed), batch_size=3, progress=False) == 3
+    assert generate_pseudo_labels(model, mapper, images, VOCABULARY, str(resumed), batch_size=3, progress=False).written == 3
     assert outputs(resumed) == reference  # no .tmp left either
 
     # two ranks, each its own batches: together the same files
     ranks = tmp_path / "ranks"
     counts = [generate_pseudo_labels(model, mapper, images, VOCABULARY, str(ranks), batch_size=3, rank=r, world_size=2,
-                                     progress=False) for r in (0, 1)]
+                                     progress=False).written for r in (0, 1)]
     assert counts == [3 + 1, 3] and outputs(ranks) == reference
+
+
+def test_unreadable_images_are_skipped_named_and_left_out_of_the_dataset(tmp_path, teacher, images):
+    model, mapper = teacher
+    broken = [dict(d) for d in images]
+    for i, content in ((2, b""), (5, b"\xff\xd8 not a jpeg")):
+        path = tmp_path / f"broken{i}.png"
+        path.write_bytes(content)
+        broken[i]["file_name"] = str(path)
+    labels = tmp_path / "labels"
+    stats = generate_pseudo_labels(model, mapper, broken, VOCABULARY, str(labels), batch_size=3, progress=False)
+    assert stats.written == 5 and stats.unreadable == [str(tmp_path / "broken2.png"), str(tmp_path / "broken5.png")]
+    assert sorted(os.listdir(labels)) == [f"{i:03d}.png" for i in (0, 1, 3, 4, 6)]
+    try:
+        DatasetCatalog.register("broken_train", lambda: broken)
+        MetadataCatalog.get("broken_train").set(stuff_classes=VOCABULARY, ignore_label=255)
+        write_manifest(str(labels), "broken_train", VOCABULARY, len(broken), stats.unreadable)
+        dicts = DatasetCatalog.get(register_pseudo_labels("broken_train", str(labels)))
+        assert [d["sem_seg_file_name"] for d in dicts] == [str(labels / f"{i:03d}.png") for i in (0, 1, 3, 4, 6)]
+    finally:
+        for name in ("broken_train", "broken_train_pseudo"):
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
 
 
 def test_min_score_marks_unsure_pixels_ignored(tmp_path, teacher, images):

@@ -4,6 +4,7 @@
 The vocabulary is the dataset's ``stuff_classes``; labels are uint8 PNGs (255 = ignored, below
 --min-score) in --output (default ``<DATASETS.PSEUDO_LABELS_ROOT>/<dataset>``, where a P-Seg+
 config's ``<dataset>_pseudo`` finds them). Resumable; with --num-gpus N each process labels its share.
+Unreadable images are skipped, named and left out of the pseudo-label dataset; the exit status is then 1.
 
     tools/generate_pseudo_labels.py --config-file configs/eval/voc.yaml --dataset voc_2012_sem_seg_train \\
         --num-gpus 8 MODEL.WEIGHTS output/pseg_swin_s/model_final.pth
@@ -39,11 +40,18 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     output = args.output or os.path.join(cfg.DATASETS.PSEUDO_LABELS_ROOT, args.dataset)
-    written = run_pseudo_label_generation(cfg, args.dataset, output, args.batch_size, args.min_score,
-                                          cfg.DATALOADER.NUM_WORKERS)
-    logging.getLogger("pseg_d2").info(f"rank {comm.get_rank()}: wrote {written} pseudo labels to {output}")
+    stats = run_pseudo_label_generation(cfg, args.dataset, output, args.batch_size, args.min_score,
+                                        cfg.DATALOADER.NUM_WORKERS)
+    logging.getLogger("pseg_d2").info(f"rank {comm.get_rank()}: wrote {stats.written} pseudo labels to {output}")
     finish_distributed()
+    if stats.unreadable:
+        raise SkippedInputs(f"{len(stats.unreadable)} unreadable image(s) skipped and left out of the pseudo-label "
+                            f"dataset (named in the log and in {output}/pseudo_labels.json), e.g. {stats.unreadable[0]}")
+
+
+class SkippedInputs(RuntimeError):
+    """The run finished, but some inputs could not be read: the exit status says so."""
 
 
 if __name__ == "__main__":
-    launch_tool(main, parse_args(), one_line_errors=(CheckpointLoadError,))
+    launch_tool(main, parse_args(), one_line_errors=(CheckpointLoadError, SkippedInputs))

@@ -7,13 +7,15 @@ Label maps are uint8 PNGs (class ids; 255 = ignored) named after the images, in 
 * the image list is cut into fixed batches (the same whatever was done before or how many ranks
   run), and rank r takes batches r, r + world, ...; a batch whose PNGs all exist is skipped, any
   other is recomputed whole, with the same companions, so a resumed run writes the same bytes;
-* each PNG is written to ``<name>.png.tmp`` and renamed, so a half-written label never exists.
+* each PNG is written to ``<name>.png.tmp`` and renamed, so a half-written label never exists;
+* an image that cannot be read is skipped, named and counted; the manifest lists it, and the
+  registered pseudo-label dataset leaves it out.
 """
 import json
 import logging
 import os
 from collections import Counter
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -67,8 +69,14 @@ def write_png_atomic(path: str, labels: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+class LabelingStats(NamedTuple):
+    written: int  # PNGs written (existing ones are kept)
+    unreadable: List[str]  # images that could not be read, skipped
+
+
 class _ImageInputs(Dataset):
-    """Dataset dicts -> model inputs: the test-time resize of ``mapper`` and the vocabulary (no label read)."""
+    """Dataset dicts -> model inputs: the test-time resize of ``mapper`` and the vocabulary (no label read),
+    or ``{"unreadable": file name, "error": why}`` for an image that cannot be read."""
 
     def __init__(self, dataset_dicts: Sequence[dict], mapper: DatasetMapper, vocabulary: Sequence[str]):
         self.dicts, self.mapper, self.vocabulary = dataset_dicts, mapper, list(vocabulary)
@@ -78,7 +86,10 @@ class _ImageInputs(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         d = {k: v for k, v in self.dicts[index].items() if k != "sem_seg_file_name"}
-        inputs = self.mapper(d)
+        try:
+            inputs = self.mapper(d)
+        except (OSError, ValueError, SyntaxError) as err:  # PIL: missing, truncated or not an image
+            return {"unreadable": d["file_name"], "error": f"{type(err).__name__}: {err}"}
         inputs["vocabulary"] = self.vocabulary
         return inputs
 
@@ -96,9 +107,9 @@ def generate_pseudo_labels(
     rank: int = 0,
     world_size: int = 1,
     progress: bool = True,
-) -> int:
+) -> LabelingStats:
     """Label this rank's share of ``dataset_dicts`` with ``model`` (a P-Seg in eval mode) and
-    ``vocabulary``; returns the number of PNGs written (existing ones are kept)."""
+    ``vocabulary``; unreadable images are skipped and named in the log and the result."""
     os.makedirs(output_dir, exist_ok=True)
     paths = label_paths(dataset_dicts, output_dir)
     batches = fixed_batches(len(paths), batch_size, rank, world_size)
@@ -106,20 +117,29 @@ def generate_pseudo_labels(
     logger.info(f"rank {rank}: {len(batches)} batches of {len(paths)} images, {len(batches) - len(todo)} already done")
     loader = DataLoader(_ImageInputs(dataset_dicts, mapper, vocabulary), batch_sampler=todo,
                         collate_fn=list, num_workers=num_workers)
-    written = 0
+    written, unreadable = 0, []
     model.eval()
     for indices, inputs in tqdm(zip(todo, loader), total=len(todo), desc="pseudo labels", unit="batch",
                                 disable=not progress):
-        for index, output in zip(indices, model(inputs)):
+        for x in inputs:
+            if "unreadable" in x:
+                logger.warning(f"skipped unreadable image {x['unreadable']} ({x['error']})")
+                unreadable.append(x["unreadable"])
+        readable = [(i, x) for i, x in zip(indices, inputs) if "unreadable" not in x]
+        outputs = model([x for _, x in readable]) if readable else []
+        for (index, _), output in zip(readable, outputs):
             if not os.path.exists(paths[index]):
                 write_png_atomic(paths[index], scores_to_labels(output["sem_seg"], min_score))
                 written += 1
-    return written
+    return LabelingStats(written, unreadable)
 
 
-def write_manifest(output_dir: str, dataset_name: str, vocabulary: Sequence[str], count: int, **extra) -> None:
-    """The completion record: source dataset, classes (label id order) and image count."""
-    record = {"dataset": dataset_name, "classes": list(vocabulary), "count": count, "ignore_label": IGNORE_LABEL, **extra}
+def write_manifest(output_dir: str, dataset_name: str, vocabulary: Sequence[str], count: int,
+                   unreadable: Sequence[str] = (), **extra) -> None:
+    """The completion record: source dataset, classes (label id order), image count and the images
+    skipped as unreadable."""
+    record = {"dataset": dataset_name, "classes": list(vocabulary), "count": count, "ignore_label": IGNORE_LABEL,
+              "unreadable": sorted(unreadable), **extra}
     tmp = os.path.join(output_dir, MANIFEST + ".tmp")
     with open(tmp, "w") as f:
         json.dump(record, f, indent=1)
@@ -127,24 +147,26 @@ def write_manifest(output_dir: str, dataset_name: str, vocabulary: Sequence[str]
 
 
 def run_pseudo_label_generation(cfg, dataset_name: str, output_dir: str, batch_size: int = 16,
-                                min_score: float = 0.0, num_workers: int = 0, model: Optional[torch.nn.Module] = None) -> int:
+                                min_score: float = 0.0, num_workers: int = 0,
+                                model: Optional[torch.nn.Module] = None) -> LabelingStats:
     """Label ``dataset_name`` with ``model`` (default: the P-Seg of ``cfg`` with ``MODEL.WEIGHTS``, all
     weights required) on every rank; rank 0 writes the manifest once all ranks are done. Returns the
-    PNGs written by this rank."""
+    PNGs written by this rank and the unreadable images of all ranks."""
     metadata = MetadataCatalog.get(dataset_name)
     if not hasattr(metadata, "stuff_classes"):
         raise ValueError(f"Dataset {dataset_name!r} has no stuff_classes in its metadata: no vocabulary to label with")
     vocabulary = list(metadata.stuff_classes)
     dicts = DatasetCatalog.get(dataset_name)
     model = model if model is not None else PSegPredictor(cfg).model
-    written = generate_pseudo_labels(
+    stats = generate_pseudo_labels(
         model, DatasetMapper(cfg, is_train=False), dicts, vocabulary, output_dir, batch_size, min_score,
         num_workers, comm.get_rank(), comm.get_world_size(), progress=comm.is_main_process(),
     )
-    comm.synchronize()
+    unreadable = sorted(name for names in comm.all_gather(stats.unreadable) for name in names)
     if comm.is_main_process():
-        write_manifest(output_dir, dataset_name, vocabulary, len(dicts), weights=cfg.MODEL.WEIGHTS, min_score=min_score)
-    return written
+        write_manifest(output_dir, dataset_name, vocabulary, len(dicts), unreadable, weights=cfg.MODEL.WEIGHTS,
+                       min_score=min_score)
+    return LabelingStats(stats.written, unreadable)
 
 
 def pseudo_label_dataset_dicts(source: str, label_dir: str) -> List[Dict]:
@@ -160,8 +182,12 @@ def pseudo_label_dataset_dicts(source: str, label_dir: str) -> List[Dict]:
     if manifest["dataset"] != source or manifest["classes"] != classes:
         raise ValueError(f"{manifest_path} holds labels of {manifest['dataset']!r} with classes {manifest['classes'][:4]}..., "
                          f"not of {source!r} with {classes[:4]}...")
+    skipped = set(manifest.get("unreadable", ()))
     dicts = [dict(d) for d in DatasetCatalog.get(source)]
-    for d, path in zip(dicts, label_paths(dicts, label_dir)):
+    paths = label_paths(dicts, label_dir)
+    dicts, paths = zip(*[(d, p) for d, p in zip(dicts, paths) if d["file_name"] not in skipped]) if dicts else ((), ())
+    dicts = list(dicts)
+    for d, path in zip(dicts, paths):
         if not os.path.exists(path):
             raise FileNotFoundError(f"Pseudo label {path} of {d['file_name']} is missing; {hint}")
         d["sem_seg_file_name"] = path

@@ -1,7 +1,7 @@
 """pseg_d2: P-Seg (pseudo-mask and language) open-vocabulary segmentation on Detectron2.
 
 detectron2 is not a PyPI requirement: its authors do not publish it there. Install it from
-source, or run ``scripts/install_env.sh`` (see README.md), before or after this package.
+source, or run ``scripts/install_env.sh`` (see docs/install.md), before or after this package.
 """
 import os
 import re

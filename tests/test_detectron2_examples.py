@@ -9,9 +9,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from detectron2.modeling import build_model
 from PIL import Image
 
-from conftest import REPO, TINY_CONFIG
+from conftest import REPO, TINY_CONFIG, tiny_cfg
+from pseg_d2 import PSegTrainer
+from pseg_d2.engine import build_pseg_optimizer
 from pseg_d2.synthetic import WorldSpec, train_shards, write_world
 
 
@@ -58,3 +61,13 @@ def test_default_trainer_subclass_then_default_predictor_and_visualizer(world, t
     labels = np.asarray(Image.open(tmp_path / "drawing_labels.png"))
     assert labels.shape == Image.open(image).size[::-1] and labels.max() < 3
     assert "classes [" in log
+
+
+def test_pseg_optimizer_is_the_papers_adamw_for_any_trainer():
+    model = build_model(tiny_cfg())
+    optimizer = build_pseg_optimizer(tiny_cfg(), model)
+    assert isinstance(optimizer, torch.optim.AdamW) and type(PSegTrainer.build_optimizer(tiny_cfg(), model)) is type(optimizer)
+    no_decay = {id(p) for group in optimizer.param_groups if group["weight_decay"] == 0.0 for p in group["params"]}
+    assert id(model.logit_scale) in no_decay and id(model.text_encoder.transformer.positional_embedding) in no_decay
+    with pytest.raises(ValueError, match="P-Seg trains with ADAMW"):
+        build_pseg_optimizer(tiny_cfg("SOLVER.OPTIMIZER", "SGD"), model)

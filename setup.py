@@ -37,7 +37,8 @@ setup(
     ],
     extras_require={
         "captions": ["nltk"],  # INPUT.CAPTION_MODE nouns_verbs
-        "test": ["pytest", "selenium>=4.10", "gradio>=6", "moto[server]", "awscli"],
+        "export": ["onnx", "onnxruntime"],  # tools/export_model.py, demo/demo.py --onnx
+        "test": ["pytest", "selenium>=4.10", "gradio>=6", "moto[server]", "awscli", "onnx", "onnxruntime"],
         "web": ["gradio>=6"],
     },
 )

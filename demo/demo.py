@@ -11,6 +11,7 @@ A background class comes first unless --background none; --background-words all 
 For each input it writes an overlay with a legend (PNG in an output folder) and, if asked,
 ``<name>_labels.png`` (uint8 class indices) and ``<name>_scores.npy`` (float32 [C, H, W]).
 Without --config-file and MODEL.WEIGHTS it runs the synthetic-world model that `make demo` trains.
+With --onnx it runs a model that tools/export_model.py exported, with the vocabulary baked into it.
 """
 import argparse
 import math
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from pseg_d2.engine import DEMO_CONFIG, PSegPredictor, load_predictor, setup_cfg
 from pseg_d2.engine.predictor import check_image
+from pseg_d2.export import OnnxPredictor
 from pseg_d2.inference import BACKGROUND_RULES
 from pseg_d2.utils.visualize import list_images, overlay_with_legend, palette
 from pseg_d2.vocabulary import REDUCTIONS, Vocabulary
@@ -34,7 +36,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", nargs="+", required=True, help="image files, glob patterns or folders")
     p.add_argument("--output", required=True,
                    help="a file for one input; otherwise a folder (created), one overlay PNG per input")
-    vocabulary = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--onnx", metavar="FILE",
+                   help="run this exported model (tools/export_model.py) with onnxruntime; its vocabulary is fixed")
+    vocabulary = p.add_mutually_exclusive_group()
     vocabulary.add_argument("--vocabulary", help='classes, e.g. "person; man; woman, dog, sky"')
     vocabulary.add_argument("--vocabulary-file", help="the same, usually one class per line; '#' starts a comment line")
     p.add_argument("--background-words", default="", help='stuff words that all count as background, e.g. "wall; floor"')
@@ -123,15 +127,25 @@ def overlay_path(output: str, input_path: str, many: bool) -> str:
 def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
-    cfg = setup(args, parser)
-    vocabulary = build_vocabulary(args, parser, cfg)
+    if bool(args.onnx) == bool(args.vocabulary or args.vocabulary_file):
+        parser.error("give --vocabulary or --vocabulary-file, or --onnx (whose vocabulary is fixed), not both")
+    if args.onnx:
+        try:
+            onnx = OnnxPredictor(args.onnx)
+        except FileNotFoundError as err:
+            sys.exit(str(err))
+        vocabulary, predictor = onnx.vocabulary, lambda image, _: onnx(image)
+    else:
+        cfg = setup(args, parser)
+        vocabulary = build_vocabulary(args, parser, cfg)
     if args.save_labels and len(vocabulary) > 256:
         parser.error(f"--save-labels writes uint8 labels: at most 256 classes, got {len(vocabulary)}")
     try:
         paths = list_images(args.input)
     except FileNotFoundError as err:
         parser.error(str(err))
-    predictor = build_predictor(cfg)
+    if not args.onnx:
+        predictor = build_predictor(cfg)
     colors = palette(len(vocabulary))
     skipped = []
     for path in tqdm(paths, desc="P-Seg"):

@@ -5,6 +5,7 @@
     tools/benchmark.py train-step --amp                    # bf16 autocast step vs float32 eager
     tools/benchmark.py train-step --opts MODEL.PSEG.CHANNELS_LAST True
     tools/benchmark.py inference                           # cached vocabulary vs re-encoded each call
+    tools/benchmark.py inference --onnx --resolution 448   # exported ONNX (onnxruntime) vs float32 eager
     tools/benchmark.py loader --workers 2                  # webdataset loader, N workers vs 0
     tools/benchmark.py loader --decode-device cuda         # JPEGs decoded on the GPU after the loader vs in the workers
 
@@ -52,6 +53,9 @@ def parse_args(argv=None):
     parser.add_argument("--resolution", type=int, default=None,
                         help="square image side; default: pmg 224, train-step / loader INPUT.CROP_SIZE, inference MIN_SIZE_TEST")
     parser.add_argument("--amp", action="store_true", help="train-step / inference: the candidate runs under bf16 autocast")
+    parser.add_argument("--onnx", action="store_true",
+                        help="inference: the candidate is the model exported by pseg_d2.export, run by onnxruntime "
+                             "with torch's thread count; the baseline float32 eager, both with the vocabulary cached")
     parser.add_argument("--iters", type=int, default=5, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     parser.add_argument("--repeats", type=int, default=1,
@@ -71,6 +75,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.amp and args.command not in ("train-step", "inference"):
         parser.error("--amp applies to train-step and inference")
+    if args.onnx and (args.command != "inference" or args.amp):
+        parser.error("--onnx applies to inference, without --amp")
     if args.decode_device and args.command != "loader":
         parser.error("--decode-device applies to loader")
     if args.iters < 1 or args.warmup < 0 or args.repeats < 1:
@@ -232,7 +238,7 @@ def run_inference(args):
 
     from pseg_d2.synthetic import COLORS, SHAPES
 
-    cfg = load_cfg(args, SPEED_OFF if args.variant == "baseline" else [])
+    cfg = load_cfg(args, SPEED_OFF if args.variant == "baseline" or args.onnx else [])
     batch, size = args.batch_size or cfg.TEST.IMS_PER_BATCH, args.resolution or cfg.INPUT.MIN_SIZE_TEST
     model = build_model(cfg).eval()
     words = ["background"] + [f"{c} {s}" for c, s in itertools.product(COLORS, SHAPES)]
@@ -241,10 +247,13 @@ def run_inference(args):
     use_amp = args.amp and args.variant == "ours"
 
     def infer():
-        if args.variant == "baseline":
+        if args.variant == "baseline" and not args.onnx:
             model._class_embedding_cache.clear()  # re-encode the vocabulary every call
         with torch.autocast(args.device, dtype=torch.bfloat16, enabled=use_amp):
             model(inputs)
+
+    if args.onnx and args.variant == "ours":
+        infer = onnx_inference(model, vocabulary, inputs, args.device)
 
     result = measure(infer, args, batch)
     result["setting"] = (
@@ -252,6 +261,26 @@ def run_inference(args):
         f"x {len(model.semantic_inference.templates)} prompt templates"
     )
     return result
+
+
+def onnx_inference(model, vocabulary, inputs, device):
+    """The model exported with ``vocabulary`` (into a temporary folder) -> a call running ``inputs`` with onnxruntime."""
+    import onnxruntime
+
+    from pseg_d2.export import FixedVocabularySegmenter, export_onnx
+    from pseg_d2.vocabulary import Vocabulary
+
+    images = torch.stack([x["image"] for x in inputs]).float()
+    path = os.path.join(tempfile.mkdtemp(prefix="pseg_bench_onnx_"), "model.onnx")
+    segmenter = FixedVocabularySegmenter(model, model.semantic_inference, vocabulary)
+    export_onnx(segmenter, path, *images.shape[-2:], vocabulary=Vocabulary(vocabulary))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    providers = ["CUDAExecutionProvider"] if device == "cuda" else []
+    session = onnxruntime.InferenceSession(path, options, providers=providers + ["CPUExecutionProvider"])
+    shutil.rmtree(os.path.dirname(path))
+    feed = {"image": images.numpy()}
+    return lambda: session.run(None, feed)
 
 
 # ---------------------------------------------------------------------------- loader
@@ -351,6 +380,8 @@ def report(args, results):
         names["ours"] = f"{args.workers} workers, decode_batch on {ours['decoded_on']} after them{fallback}"
     elif args.command == "loader":
         names["ours"] = f"{args.workers} workers"
+    elif args.onnx:
+        names = {"baseline": "float32 eager, cached vocabulary", "ours": "ONNX (onnxruntime), vocabulary in the graph"}
     print(f"{'variant':<60} {'images/s':>10} {'ms/image':>10} {'peak memory MiB':>16}")
     for key in ("baseline", "ours"):
         r = results[key]

@@ -16,6 +16,27 @@ from ..data.skips import SkipAccounting
 from .base_trainer import BaseTrainer
 
 
+def build_pseg_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The paper's AdamW (``SOLVER.BASE_LR``, ``WEIGHT_DECAY``, ``BETAS``, gradient clipping); no weight
+    decay on norms, biases, the text positional embedding and the temperature. Detectron2's own
+    ``build_optimizer`` is SGD: a ``DefaultTrainer`` subclass returns this from ``build_optimizer``."""
+    if cfg.SOLVER.OPTIMIZER.upper() != "ADAMW":
+        raise ValueError(f"SOLVER.OPTIMIZER={cfg.SOLVER.OPTIMIZER!r}: P-Seg trains with ADAMW")
+    params = get_default_optimizer_params(
+        model,
+        base_lr=cfg.SOLVER.BASE_LR,
+        weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+        weight_decay_norm=0.0,
+        weight_decay_bias=0.0,
+        overrides={
+            "logit_scale": {"weight_decay": 0.0},
+            "positional_embedding": {"weight_decay": 0.0},
+        },
+    )
+    optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, betas=tuple(cfg.SOLVER.BETAS), weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+    return maybe_add_gradient_clipping(cfg, optimizer)
+
+
 class SkipCountLogger(HookBase):
     """Every ``period`` steps, sums the skipped-sample counts of all ranks and puts them into the event
     storage (``data_skipped/<reason>``), so they reach the log and ``metrics.json``; logs this rank's
@@ -87,19 +108,4 @@ class PSegTrainer(BaseTrainer):
 
     @classmethod
     def build_optimizer(cls, cfg, model):
-        """AdamW; no weight decay on norms, biases, the text positional embedding and the temperature."""
-        if cfg.SOLVER.OPTIMIZER.upper() != "ADAMW":
-            raise ValueError(f"SOLVER.OPTIMIZER={cfg.SOLVER.OPTIMIZER!r}: P-Seg trains with ADAMW")
-        params = get_default_optimizer_params(
-            model,
-            base_lr=cfg.SOLVER.BASE_LR,
-            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
-            weight_decay_norm=0.0,
-            weight_decay_bias=0.0,
-            overrides={
-                "logit_scale": {"weight_decay": 0.0},
-                "positional_embedding": {"weight_decay": 0.0},
-            },
-        )
-        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, betas=tuple(cfg.SOLVER.BETAS), weight_decay=cfg.SOLVER.WEIGHT_DECAY)
-        return maybe_add_gradient_clipping(cfg, optimizer)
+        return build_pseg_optimizer(cfg, model)

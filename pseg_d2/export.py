@@ -23,7 +23,7 @@ from detectron2.modeling.postprocessing import sem_seg_postprocess
 from torch import nn
 
 from .engine.predictor import check_image
-from .inference import BorderBackground, SemanticInference
+from .inference import BorderBackground, ClampedThresholdBackground, SemanticInference
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ def check_exportable(inference: SemanticInference) -> None:
         refused.append("region voting (set MODEL.PSEG.TEST.REGION_VOTING.ENABLED False)")
     if inference.pamr is not None:
         refused.append("PAMR (set MODEL.PSEG.TEST.PAMR.ENABLED False)")
-    if isinstance(inference.background, BorderBackground):
-        refused.append("the border background rule (set MODEL.PSEG.TEST.BACKGROUND_RULE prompt or threshold)")
+    if isinstance(inference.background, (BorderBackground, ClampedThresholdBackground)):
+        refused.append(f"the {type(inference.background).__name__} rule (set MODEL.PSEG.TEST.BACKGROUND_RULE prompt "
+                       "or threshold)")
     if refused:
         raise ValueError("An exported model runs whole images with the prompt or threshold background rule; "
                          "it cannot hold " + "; ".join(refused))
@@ -71,10 +72,8 @@ class FixedVocabularySegmenter(nn.Module):
         model = self.model
         normalised = (images - model.pixel_mean) / model.pixel_std
         outputs = model.network_outputs(normalised)
-        # Only the border rule reads the images' sizes, and it is refused.
-        scores = self.inference.foreground_scores(outputs, self.names, self.class_embeddings, self.logit_scale, ())
-        # The background channel of every image at once: fill takes [C', ...] scores.
-        return self.inference.background.fill(scores.transpose(0, 1), self.names).transpose(0, 1)
+        sizes = [tuple(images.shape[-2:])] * images.shape[0]  # unpadded: the exported size is fixed
+        return self.inference.class_scores(outputs, self.names, self.class_embeddings, self.logit_scale, sizes)
 
 
 def export_onnx(segmenter: FixedVocabularySegmenter, path: str, height: int, width: int, *,

@@ -70,7 +70,7 @@ def add_pseg_config(cfg):
     # (pseg_d2/data/datasets/protocol_names.py; docs/protocols.md).
     cfg.MODEL.PSEG.TEST.CLASS_NAMES = ""
     # The vocabulary of inputs that name none (DefaultPredictor's, for instance); empty: the
-    # stuff_classes of the first DATASETS.TEST set.
+    # stuff_classes of the DATASETS.TEST sets (which must agree).
     cfg.MODEL.PSEG.TEST.VOCABULARY = []
     # PAMR (pixel-adaptive mask refinement, Araslanov & Roth 2020) of the class scores before argmax:
     # ITERS rounds of averaging each pixel's scores over neighbours of like colour on 3 x 3 rings of

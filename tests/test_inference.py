@@ -178,3 +178,13 @@ def test_region_voting_names_each_region_as_a_whole():
         assert labels[region].unique().numel() == 1  # one class per colour region
     plain = SemanticInference(combine="query_softmax", background=PromptBackground(), templates=("{}",))
     assert plain(model, inputs)[0]["sem_seg"].shape == (3, 64, 64)
+
+
+def test_test_sets_with_different_classes_give_no_default_vocabulary():
+    for name, classes in (("inference_set_a", ["x", "y"]), ("inference_set_b", ["y", "z", "w"])):
+        DatasetCatalog.register(name, lambda: [])
+        MetadataCatalog.get(name).set(stuff_classes=classes)
+    model = build_model(tiny_cfg("DATASETS.TEST", ("inference_set_a", "inference_set_b"))).eval()
+    with pytest.raises(ValueError, match="different stuff_classes"):
+        model([{"image": _image()}])
+    assert model([{"image": _image(), "vocabulary": ["x", "y"]}])[0]["sem_seg"].shape[0] == 2

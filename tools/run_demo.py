@@ -30,7 +30,6 @@ from pseg_d2.evaluation import (
     oracle_predictor,
     read_ground_truth,
 )
-from pseg_d2.inference import build_semantic_inference
 from pseg_d2.modeling import build_pseudo_mask_generator
 from pseg_d2.synthetic import COLORS, SHAPES, WorldSpec, train_shards, write_world
 from pseg_d2.utils.visualize import save_label_grid
@@ -137,7 +136,7 @@ def main():
         "config": args.config_file,
         "opts": args.opts,
         "mask_feature_source": cfg.MODEL.PSEG.MASK_FEATURE_SOURCE,
-        "inference": repr(build_semantic_inference(cfg)),
+        "inference": repr(model.semantic_inference),
         "train_seconds": round(train_seconds, 1),
         "train_images_per_second": round(images_seen / train_seconds, 1),
         "train_iterations": cfg.SOLVER.MAX_ITER,

@@ -28,17 +28,20 @@ def build_background_rule(test_cfg) -> PromptBackground:
 
 
 def default_vocabulary(cfg):
-    """``MODEL.PSEG.TEST.VOCABULARY``, else the ``stuff_classes`` of the first ``DATASETS.TEST`` set
-    (looked up when inputs name no vocabulary, so sets registered later count), else None."""
+    """``MODEL.PSEG.TEST.VOCABULARY``, else the ``stuff_classes`` of the ``DATASETS.TEST`` sets, which
+    must then agree (looked up when inputs name no vocabulary, so sets registered later count), else None."""
     names = list(cfg.MODEL.PSEG.TEST.VOCABULARY)
     datasets = list(cfg.DATASETS.TEST)
 
     def vocabulary():
-        if names:
-            return names
-        if datasets:
-            return MetadataCatalog.get(datasets[0]).get("stuff_classes")
-        return None
+        if names or not datasets:
+            return names or None
+        classes = {name: MetadataCatalog.get(name).get("stuff_classes") for name in datasets}
+        if len({tuple(c) for c in classes.values() if c is not None}) > 1:
+            raise ValueError(f"Inputs name no vocabulary and the DATASETS.TEST sets {datasets} have different "
+                             "stuff_classes: give each input its set's (pseg_d2.data.VocabularyDatasetMapper does) "
+                             "or set MODEL.PSEG.TEST.VOCABULARY")
+        return classes[datasets[0]]
 
     return vocabulary
 

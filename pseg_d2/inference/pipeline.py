@@ -83,12 +83,14 @@ class SemanticInference:
     # ------------------------------------------------------------------ the steps
     def vocabulary_of(self, batched_inputs: List[dict]) -> List[str]:
         """The one vocabulary of a batch: its inputs' ``vocabulary``, else the default."""
-        default = self.default_vocabulary() if self.default_vocabulary is not None else None
-        default = tuple(default) if default else None
+        default = None
+        if self.default_vocabulary is not None and any("vocabulary" not in x for x in batched_inputs):
+            default = self.default_vocabulary()
+            default = tuple(default) if default else None
         vocabularies = {tuple(x["vocabulary"]) if "vocabulary" in x else default for x in batched_inputs}
         if None in vocabularies:
             raise ValueError("No vocabulary: give each input a 'vocabulary' list of class names, or set "
-                             "MODEL.PSEG.TEST.VOCABULARY (or DATASETS.TEST, whose first set's stuff_classes are used).")
+                             "MODEL.PSEG.TEST.VOCABULARY (or DATASETS.TEST, whose sets' stuff_classes are used).")
         if len(vocabularies) > 1:
             raise ValueError(f"The inputs of one batch name {len(vocabularies)} different vocabularies; a batch is "
                              "classified with one: run each vocabulary's images in batches of their own.")

@@ -150,16 +150,19 @@ class PSeg(nn.Module):
     # ------------------------------------------------------------------ shared forward
     def preprocess(self, batched_inputs: List[dict]) -> ImageList:
         """-> normalised images, padded to ``size_divisibility``."""
-        return self._preprocess(batched_inputs)[0]
+        return self._normalised(self._images(batched_inputs))
 
     def _preprocess(self, batched_inputs: List[dict]) -> Tuple[ImageList, torch.Tensor]:
         """-> normalised padded images, and the raw padded images [B, 3, H, W] as RGB 0-255 floats."""
-        raw = [x["image"].to(self.device, non_blocking=True).float() for x in batched_inputs]
-        normalised = ImageList.from_tensors([(x - self.pixel_mean) / self.pixel_std for x in raw], self.size_divisibility)
-        raw = ImageList.from_tensors(raw, self.size_divisibility).tensor
-        if self.input_format == "BGR":
-            raw = raw.flip(1)
-        return normalised, raw
+        images = self._images(batched_inputs)
+        raw = ImageList.from_tensors(images, self.size_divisibility).tensor
+        return self._normalised(images), raw.flip(1) if self.input_format == "BGR" else raw
+
+    def _images(self, batched_inputs: List[dict]) -> List[torch.Tensor]:
+        return [x["image"].to(self.device, non_blocking=True).float() for x in batched_inputs]
+
+    def _normalised(self, images: List[torch.Tensor]) -> ImageList:
+        return ImageList.from_tensors([(x - self.pixel_mean) / self.pixel_std for x in images], self.size_divisibility)
 
     def _raw(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images [B, 3, H, W] -> RGB 0-255 floats (padding takes the mean colour)."""
